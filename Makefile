@@ -1,0 +1,54 @@
+# GenAI Roadmap Lab: `make lab` to learn, `make test` to check everything. Both install first (fast when
+# nothing changed). CPU PyTorch goes in first, on its own: a bare `torch` would pull a multi-GB CUDA build.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+TORCH_VERSION := 2.13.0
+STAMP  := $(VENV)/.installed-$(TORCH_VERSION)
+OFFLINE := HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 MPLBACKEND=Agg
+PHASES := phase1_foundations phase2_tooling phase3_architecture phase4_production phase5_frontier
+PYTEST_ARGS ?=
+
+.PHONY: install lab test lint models student benchmark freeze clean-cache help
+
+help:
+	@echo "make lab        install (once) and start JupyterLab on the course"
+	@echo "make test       install (once), build the course models (cached), run every test and notebook"
+	@echo "make student PHASE=phase1_foundations OUT=../student   write student versions"
+	@echo "make benchmark  time every notebook in a fresh kernel (writes benchmarks/notebooks.csv)"
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q torch==$(TORCH_VERSION)
+	$(BIN)/python -m pip install -q -c constraints.txt -e ".[test]"
+	touch $@
+
+install: $(STAMP)
+
+lab: install
+	$(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 --notebook-dir=.
+
+models: install
+	$(OFFLINE) $(BIN)/python -m genai_roadmap.models build
+
+lint: install
+	$(BIN)/ruff check genai_roadmap tests $(PHASES)
+
+test: install lint models
+	$(OFFLINE) $(BIN)/python -m pytest -n 2 --dist loadfile --nbval-lax --nbval-current-env \
+		-p no:cacheprovider tests $(PHASES) $(PYTEST_ARGS)
+
+student: install
+	@test -n "$(PHASE)" || (echo "usage: make student PHASE=phase1_foundations [OUT=../student]"; exit 2)
+	$(BIN)/python -m genai_roadmap.student $(PHASE) --out $(or $(OUT),../student)
+
+benchmark: install models
+	$(OFFLINE) $(BIN)/python -m genai_roadmap.benchmark
+
+freeze: install
+	{ sed -n '1,3p' constraints.txt; $(BIN)/python -m pip freeze --exclude-editable \
+		| grep -viE '^(torch==|genai-roadmap|-e )'; } > constraints.txt.new && mv constraints.txt.new constraints.txt
+
+clean-cache:
+	$(BIN)/python -c "import shutil, genai_roadmap as g; p = g.cache_dir(); shutil.rmtree(p); print('removed', p)"

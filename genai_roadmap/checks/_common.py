@@ -1,0 +1,51 @@
+"""Shared machinery for the exercise checks: calling the learner's code, comparing, reporting."""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+
+class CheckFailed(AssertionError):
+    """An exercise check failed; the message says what is probably wrong."""
+
+
+def call(name: str, fn: Callable, *args: Any, **kwargs: Any) -> Any:
+    """Call the learner's `fn`; turn a stub or a crash into a CheckFailed that says so."""
+    if not callable(fn):
+        raise CheckFailed(f"{name}: expected a function, got {type(fn).__name__}")
+    try:
+        return fn(*args, **kwargs)
+    except NotImplementedError:
+        raise CheckFailed(f"{name}: not implemented yet: replace `raise NotImplementedError` "
+                          "with your solution, run the cell, then run this check again") from None
+    except CheckFailed:
+        raise
+    except Exception as e:  # the learner's code crashed: show where, then say it in a line
+        raise CheckFailed(f"{name}: your function raised {type(e).__name__}: {e}") from e
+
+
+def expect(condition: bool, name: str, hint: str) -> None:
+    """Raise CheckFailed(hint) unless `condition`."""
+    if not condition:
+        raise CheckFailed(f"{name}: {hint}")
+
+
+def expect_shape(x: Any, shape: tuple, name: str) -> None:
+    got = tuple(getattr(x, "shape", ()))
+    expect(got == tuple(shape), name, f"expected shape {tuple(shape)}, got {got}")
+
+
+def expect_close(actual: Any, expected: Any, name: str, hint: str, atol: float = 1e-5, rtol: float = 1e-4) -> None:
+    """Compare tensors/arrays: shape first (a clear message), then values within tolerance."""
+    import torch
+
+    a = torch.as_tensor(actual).detach().double()
+    e = torch.as_tensor(expected).detach().double()
+    expect(a.shape == e.shape, name, f"expected shape {tuple(e.shape)}, got {tuple(a.shape)}")
+    if not torch.allclose(a, e, atol=atol, rtol=rtol):
+        err = (a - e).abs().max().item()
+        raise CheckFailed(f"{name}: values differ from the reference (max abs error {err:.3g}). {hint}")
+
+
+def passed(name: str, detail: str = "") -> None:
+    """Print the one pass line."""
+    print(f"✓ {name} passed" + (f": {detail}" if detail else ""))

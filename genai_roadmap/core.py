@@ -1,0 +1,88 @@
+"""What every notebook needs and none teaches: seeding, device, cache directory, a timer."""
+from __future__ import annotations
+
+import os
+import random
+import sys
+import time
+from pathlib import Path
+
+CACHE_ENV = "GENAI_ROADMAP_CACHE"
+
+
+def seed_everything(seed: int = 0) -> int:
+    """Seed Python, NumPy and PyTorch so a notebook gives the same numbers on every run."""
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    return seed
+
+
+def get_device(prefer: str = "cpu"):
+    """The torch device to use: 'cpu' by default (the course runs there); 'auto' picks a GPU if present."""
+    import torch
+
+    if prefer == "cpu":
+        return torch.device("cpu")
+    if prefer == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if prefer in ("cuda", "mps"):
+        return torch.device(prefer)
+    raise ValueError(f"prefer must be 'cpu', 'auto', 'cuda' or 'mps', got {prefer!r}")
+
+
+def cache_dir(*parts: str) -> Path:
+    """The course cache (models, data), outside the repository.
+
+    Defaults to ~/.cache/genai_roadmap; set GENAI_ROADMAP_CACHE to move it.
+    """
+    root = os.environ.get(CACHE_ENV)
+    path = Path(root).expanduser() if root else Path.home() / ".cache" / "genai_roadmap"
+    path = path.joinpath(*parts)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+class Timer:
+    """A context manager that measures wall time: `with Timer() as t: ...; t.seconds`."""
+
+    def __init__(self, label: str | None = None):
+        self.label = label
+        self.seconds = float("nan")
+
+    def __enter__(self) -> "Timer":
+        self._start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.seconds = time.perf_counter() - self._start
+        if self.label:
+            print(f"{self.label}: {self.seconds:.2f} s")
+
+
+def versions_line() -> str:
+    """One line naming the versions a notebook ran with, for bug reports."""
+    import numpy as np
+    import torch
+
+    parts = [f"python {sys.version.split()[0]}", f"torch {torch.__version__}", f"numpy {np.__version__}"]
+    try:
+        import transformers
+
+        parts.append(f"transformers {transformers.__version__}")
+    except ImportError:
+        pass
+    return " · ".join(parts)
+
+
+def on_colab() -> bool:
+    return "google.colab" in sys.modules

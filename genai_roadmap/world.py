@@ -1,0 +1,294 @@
+"""The course world: a procedurally generated, fictional world of people, cities and companies.
+
+Fictional on purpose: no pretrained model can know it, and every answer is checkable. Deterministic
+by seed. Two explicit splits of people:
+
+- ``"train"``: the course models are trained on their biographies and on questions about them;
+- ``"heldout"``: never shown to a course model; only retrieval over the world's documents can answer
+  questions about them.
+
+>>> w = World(seed=0)
+>>> p = w.people[0]
+>>> w.fact_text(p.name, "city", p.city) == f"{p.name} lives in {p.city}."
+True
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+_ONSETS = ["b", "br", "c", "d", "dr", "f", "g", "gr", "h", "j", "k", "l", "m", "n", "p", "qu", "r",
+           "s", "sh", "st", "t", "th", "tr", "v", "w", "z"]
+_VOWELS = ["a", "e", "i", "o", "u", "ai", "ea", "ou", "y"]
+_CODAS = ["", "", "n", "l", "r", "s", "th", "m", "x", "nd", "rk", "v"]
+
+CITIES = ["Quenford", "Marrowick", "Tessaly", "Brindlemoor", "Ostrava Nova", "Caldreth", "Vellmar",
+          "Dunhallow", "Pryston", "Ashkarra", "Lumenport", "Greywater", "Sollen", "Korvath",
+          "Elderglen", "Zarnow", "Hollowmere", "Fenwick Bay", "Irongate", "Mistral", "Thornbury",
+          "Kestrel Falls", "Novaris", "Wyndham Cross"]
+COUNTRIES = ["Aldoria", "Brevania", "Corvenia", "Drastol", "Estmark", "Farrowland"]
+JOBS = ["baker", "pilot", "nurse", "carpenter", "chemist", "librarian", "architect", "farmer",
+        "painter", "plumber", "teacher", "lawyer", "dentist", "sailor", "tailor", "engineer",
+        "florist", "jeweler", "surgeon", "butcher"]
+COMPANIES = ["Vexco", "Blue Heron Labs", "Orrin Motors", "Quillstone", "Tandem Foods", "Lyric Bank",
+             "Grayline Shipping", "Pellucid Glass", "Saffron Textiles", "Nimbus Air", "Ketterly Mining",
+             "Halcyon Health", "Brightwell Power", "Copperleaf Press", "Umbra Software", "Juniper Farms",
+             "Redmont Steel", "Silverfin Fisheries", "Marble Arch Hotels", "Driftwood Toys"]
+INDUSTRIES = ["software", "food", "banking", "shipping", "mining", "health care", "energy",
+              "publishing", "textiles", "aviation"]
+HOBBIES = ["chess", "sailing", "pottery", "archery", "gardening", "fencing", "birdwatching",
+           "knitting", "rowing", "juggling", "painting", "climbing", "fishing", "cycling",
+           "origami", "astronomy"]
+
+RELATIONS = ("city", "job", "company", "hobby")
+
+_FACT_TEMPLATES = {
+    "city": "{name} lives in {value}.",
+    "job": "{name} works as a {value}.",
+    "company": "{name} works for {value}.",
+    "hobby": "{name} enjoys {value}.",
+}
+_QUESTION_TEMPLATES = {
+    "city": "Where does {name} live?",
+    "job": "What is the job of {name}?",
+    "company": "Which company does {name} work for?",
+    "hobby": "What hobby does {name} enjoy?",
+}
+
+
+@dataclass(frozen=True)
+class Person:
+    name: str
+    city: str
+    job: str
+    company: str
+    hobby: str
+    split: str  # "train" or "heldout"
+
+    def value(self, relation: str) -> str:
+        if relation not in RELATIONS:
+            raise ValueError(f"unknown relation {relation!r}; choose one of {RELATIONS}")
+        return getattr(self, relation)
+
+
+@dataclass(frozen=True)
+class Fact:
+    subject: str
+    relation: str
+    value: str
+    split: str
+
+    @property
+    def text(self) -> str:
+        return _FACT_TEMPLATES[self.relation].format(name=self.subject, value=self.value)
+
+
+@dataclass(frozen=True)
+class Document:
+    doc_id: str
+    kind: str  # "biography", "city", "company"
+    title: str
+    text: str
+    split: str  # "train", "heldout" or "shared" (places and companies)
+
+
+@dataclass(frozen=True)
+class QA:
+    """A question with its exact-match answer; ``context`` holds the given facts (open-book) or ''."""
+    question: str
+    answer: str
+    fact: Fact
+    context: tuple[str, ...] = field(default=())
+
+    @property
+    def prompt(self) -> str:
+        """The user message: the question, preceded by the facts when open-book."""
+        return format_prompt(self.question, self.context)
+
+
+def format_prompt(question: str, context: tuple[str, ...] | list[str] = ()) -> str:
+    if not context:
+        return question
+    return "Facts: " + " ".join(context) + "\nQuestion: " + question
+
+
+def question_text(name: str, relation: str) -> str:
+    return _QUESTION_TEMPLATES[relation].format(name=name)
+
+
+class World:
+    """A deterministic fictional world.
+
+    Args:
+        seed: the world's seed; the same seed always gives the same world.
+        n_train: people whose facts the course models learn.
+        n_heldout: people kept out of every course model's training (retrieval only).
+    """
+
+    def __init__(self, seed: int = 0, n_train: int = 200, n_heldout: int = 200):
+        for label, n in (("n_train", n_train), ("n_heldout", n_heldout)):
+            if not isinstance(n, int) or n < 0:
+                raise ValueError(f"{label} must be a non-negative int, got {n!r}")
+        self.seed = seed
+        rng = random.Random(f"world-{seed}")
+        self.first_names = _unique_names(rng, 160, syllables=(1, 2))
+        self.last_names = _unique_names(rng, 160, syllables=(2, 3), exclude=set(self.first_names))
+        self.city_country = {c: rng.choice(COUNTRIES) for c in CITIES}
+        self.company_info = {c: (rng.choice(INDUSTRIES), rng.choice(CITIES)) for c in COMPANIES}
+        names = self._distinct_full_names(rng, n_train + n_heldout)
+        self.people: list[Person] = [
+            Person(name, rng.choice(CITIES), rng.choice(JOBS), rng.choice(COMPANIES),
+                   rng.choice(HOBBIES), "train" if i < n_train else "heldout")
+            for i, name in enumerate(names)
+        ]
+        self._reserved = set(names)
+        self._by_name = {p.name: p for p in self.people}
+
+    # ---------------------------------------------------------------- people and facts
+    def _distinct_full_names(self, rng: random.Random, n: int) -> list[str]:
+        if n > len(self.first_names) * len(self.last_names) // 2:
+            raise ValueError(f"{n} people is too many for this world's name pool")
+        out: list[str] = []
+        seen: set[str] = set()
+        while len(out) < n:
+            name = f"{rng.choice(self.first_names)} {rng.choice(self.last_names)}"
+            if name not in seen:
+                seen.add(name)
+                out.append(name)
+        return out
+
+    def person(self, name: str) -> Person:
+        try:
+            return self._by_name[name]
+        except KeyError:
+            raise KeyError(f"no person named {name!r} in World(seed={self.seed})") from None
+
+    def split_people(self, split: str) -> list[Person]:
+        _check_split(split)
+        return [p for p in self.people if p.split == split]
+
+    def facts(self, split: str | None = None) -> list[Fact]:
+        """Every (person, relation, value) fact, optionally of one split."""
+        people = self.people if split is None else self.split_people(split)
+        return [Fact(p.name, r, p.value(r), p.split) for p in people for r in RELATIONS]
+
+    @staticmethod
+    def fact_text(name: str, relation: str, value: str) -> str:
+        return _FACT_TEMPLATES[relation].format(name=name, value=value)
+
+    def fresh_person(self, rng: random.Random) -> Person:
+        """A newly invented person, never one of the world's people (for open-book practice)."""
+        while True:
+            name = f"{rng.choice(self.first_names)} {rng.choice(self.last_names)}"
+            if name not in self._reserved:
+                return Person(name, rng.choice(CITIES), rng.choice(JOBS), rng.choice(COMPANIES),
+                              rng.choice(HOBBIES), "fresh")
+
+    # ---------------------------------------------------------------- text
+    def biography(self, person: Person, rng: random.Random | None = None) -> str:
+        """The person's facts as a short paragraph; `rng` shuffles the sentence order."""
+        sentences = [self.fact_text(person.name, r, person.value(r)) for r in RELATIONS]
+        if rng is not None:
+            rng.shuffle(sentences)
+        return " ".join(sentences)
+
+    def documents(self, split: str | None = None) -> list[Document]:
+        """Biographies of the people (of `split`, or all), plus a page per city and per company."""
+        if split is not None:
+            _check_split(split)
+        docs = []
+        for i, p in enumerate(self.people):
+            if split in (None, p.split):
+                extra = (f" {p.city} is a city in {self.city_country[p.city]}."
+                         f" {p.company} is a {self.company_info[p.company][0]} company.")
+                docs.append(Document(f"bio-{i:04d}", "biography", p.name, self.biography(p) + extra, p.split))
+        if split is None:
+            for i, c in enumerate(CITIES):
+                residents = sorted(p.name for p in self.split_people("train") if p.city == c)[:5]
+                text = (f"{c} is a city in {self.city_country[c]}. "
+                        f"Companies based in {c}: "
+                        + (", ".join(k for k, (_, hq) in self.company_info.items() if hq == c) or "none")
+                        + ". Residents include " + ", ".join(residents) + ".")
+                docs.append(Document(f"city-{i:02d}", "city", c, text, "shared"))
+            for i, (c, (industry, hq)) in enumerate(self.company_info.items()):
+                text = f"{c} is a {industry} company based in {hq}, {self.city_country[hq]}."
+                docs.append(Document(f"company-{i:02d}", "company", c, text, "shared"))
+        return docs
+
+    def corpus(self, split: str = "train") -> str:
+        """Plain text of the documents (the biographies of `split` plus city and company pages)."""
+        _check_split(split)
+        docs = [d for d in self.documents() if d.split in (split, "shared")]
+        return "\n".join(d.text for d in docs)
+
+    # ---------------------------------------------------------------- questions
+    def questions(self, split: str, open_book: bool = False, n_distractors: int = 2,
+                  seed: int = 0) -> list[QA]:
+        """One question per fact of `split`.
+
+        Closed-book: just the question. Open-book: the fact is given in the prompt, shuffled among
+        `n_distractors` other facts (about the same person and about other people of the world).
+        """
+        _check_split(split)
+        if n_distractors < 0:
+            raise ValueError(f"n_distractors must be >= 0, got {n_distractors}")
+        rng = random.Random(f"questions-{self.seed}-{split}-{open_book}-{n_distractors}-{seed}")
+        out = []
+        for f in self.facts(split):
+            context: tuple[str, ...] = ()
+            if open_book:
+                context = tuple(self._context(rng, self.person(f.subject), f.relation, n_distractors))
+            out.append(QA(question_text(f.subject, f.relation), f.value, f, context))
+        return out
+
+    def _context(self, rng: random.Random, person: Person, relation: str, n_distractors: int) -> list[str]:
+        facts = [self.fact_text(person.name, relation, person.value(relation))]
+        pool = [p for p in self.people if p.name != person.name]
+        for _ in range(n_distractors):
+            if rng.random() < 0.5:  # another fact about the same person: the attribute must be read
+                r = rng.choice([r for r in RELATIONS if r != relation])
+                facts.append(self.fact_text(person.name, r, person.value(r)))
+            else:  # the same kind of fact about someone else: the person must be matched
+                other = rng.choice(pool)
+                facts.append(self.fact_text(other.name, relation, other.value(relation)))
+        rng.shuffle(facts)
+        return facts
+
+    def practice_context(self, rng: random.Random, person: Person, relation: str,
+                         n_distractors: int) -> list[str]:
+        """Open-book context for a (fresh) person, with distractors about other fresh people."""
+        facts = [self.fact_text(person.name, relation, person.value(relation))]
+        for _ in range(n_distractors):
+            if rng.random() < 0.5:
+                r = rng.choice([r for r in RELATIONS if r != relation])
+                facts.append(self.fact_text(person.name, r, person.value(r)))
+            else:
+                other = self.fresh_person(rng)
+                facts.append(self.fact_text(other.name, relation, other.value(relation)))
+        rng.shuffle(facts)
+        return facts
+
+
+def _check_split(split: str) -> None:
+    if split not in ("train", "heldout"):
+        raise ValueError(f"split must be 'train' or 'heldout', got {split!r}")
+
+
+def _unique_names(rng: random.Random, n: int, syllables: tuple[int, int], exclude: set[str] = frozenset()) -> list[str]:
+    out: list[str] = []
+    seen = set(exclude)
+    while len(out) < n:
+        k = rng.randint(*syllables)
+        word = "".join(rng.choice(_ONSETS) + rng.choice(_VOWELS) for _ in range(k)) + rng.choice(_CODAS)
+        word = word.capitalize()
+        if 3 <= len(word) <= 9 and word not in seen:
+            seen.add(word)
+            out.append(word)
+    return out
+
+
+@lru_cache(maxsize=4)
+def get_world(seed: int = 0) -> World:
+    """The course world for `seed` (cached: the same object on every call in a process)."""
+    return World(seed=seed)

@@ -1,0 +1,49 @@
+import os
+
+import numpy as np
+import pytest
+import torch
+
+import genai_roadmap as g
+
+
+def test_seed_everything_makes_runs_repeat():
+    g.seed_everything(3)
+    a = (torch.rand(3), np.random.rand(3))
+    g.seed_everything(3)
+    b = (torch.rand(3), np.random.rand(3))
+    assert torch.equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, "0", None, True])
+def test_seed_everything_rejects_bad_seeds(bad):
+    with pytest.raises(ValueError, match="non-negative int"):
+        g.seed_everything(bad)
+
+
+def test_device_defaults_to_cpu_and_rejects_unknown():
+    assert g.get_device().type == "cpu"
+    assert g.get_device("auto").type in {"cpu", "cuda", "mps"}
+    with pytest.raises(ValueError, match="prefer must be"):
+        g.get_device("tpu")
+
+
+def test_cache_dir_follows_the_environment_variable(tmp_path, monkeypatch):
+    monkeypatch.setenv(g.core.CACHE_ENV, str(tmp_path / "c"))
+    p = g.cache_dir("models")
+    assert p == tmp_path / "c" / "models" and p.is_dir()
+
+
+def test_cache_dir_default_is_outside_the_repo(monkeypatch):
+    monkeypatch.delenv(g.core.CACHE_ENV, raising=False)
+    from genai_roadmap.course import REPO_ROOT
+
+    assert REPO_ROOT not in g.cache_dir().parents
+
+
+def test_timer_measures_and_versions_line_names_torch():
+    with g.Timer() as t:
+        sum(range(1000))
+    assert 0 <= t.seconds < 5
+    assert "torch " + torch.__version__ in g.versions_line()
+    assert os.environ.get("HF_HUB_OFFLINE", "1")  # tests run offline (set by make test)
