@@ -43,17 +43,20 @@ HOBBIES = ["chess", "sailing", "pottery", "archery", "gardening", "fencing", "bi
 
 RELATIONS = ("city", "job", "company", "hobby")
 
+# Every fact puts the value three tokens after the person's name, and every question ends with the
+# name: a tiny model can then find "the value that follows this name" with one fixed-offset head plus
+# one matching head (an induction-style circuit), the way real models copy from their context.
 _FACT_TEMPLATES = {
     "city": "{name} lives in {value}.",
-    "job": "{name} works as a {value}.",
+    "job": "{name} is {a} {value}.",
     "company": "{name} works for {value}.",
-    "hobby": "{name} enjoys {value}.",
+    "hobby": "{name} is into {value}.",
 }
 _QUESTION_TEMPLATES = {
-    "city": "Where does {name} live?",
+    "city": "Which city is home to {name}?",
     "job": "What is the job of {name}?",
-    "company": "Which company does {name} work for?",
-    "hobby": "What hobby does {name} enjoy?",
+    "company": "Which company employs {name}?",
+    "hobby": "What is the hobby of {name}?",
 }
 
 
@@ -81,7 +84,7 @@ class Fact:
 
     @property
     def text(self) -> str:
-        return _FACT_TEMPLATES[self.relation].format(name=self.subject, value=self.value)
+        return World.fact_text(self.subject, self.relation, self.value)
 
 
 @dataclass(frozen=True)
@@ -175,7 +178,8 @@ class World:
 
     @staticmethod
     def fact_text(name: str, relation: str, value: str) -> str:
-        return _FACT_TEMPLATES[relation].format(name=name, value=value)
+        article = "an" if value[:1].lower() in "aeiou" else "a"
+        return _FACT_TEMPLATES[relation].format(name=name, value=value, a=article)
 
     def fresh_person(self, rng: random.Random) -> Person:
         """A newly invented person, never one of the world's people (for open-book practice)."""
@@ -224,50 +228,53 @@ class World:
 
     # ---------------------------------------------------------------- questions
     def questions(self, split: str, open_book: bool = False, n_distractors: int = 2,
-                  seed: int = 0) -> list[QA]:
+                  same_kind: bool = False, seed: int = 0) -> list[QA]:
         """One question per fact of `split`.
 
         Closed-book: just the question. Open-book: the fact is given in the prompt, shuffled among
-        `n_distractors` other facts (about the same person and about other people of the world).
+        `n_distractors` other facts: the same person's other facts and other people's facts of other
+        kinds, so the reader must find the fact that answers what was asked. With `same_kind=True` the
+        distractors are other people's facts of the *same* kind ("X lives in A. Y lives in B."): only
+        matching the person's name finds the answer, a much harder test for a tiny model.
         """
         _check_split(split)
         if n_distractors < 0:
             raise ValueError(f"n_distractors must be >= 0, got {n_distractors}")
-        rng = random.Random(f"questions-{self.seed}-{split}-{open_book}-{n_distractors}-{seed}")
+        rng = random.Random(f"questions-{self.seed}-{split}-{open_book}-{n_distractors}-{same_kind}-{seed}")
+        others = [p for p in self.people if p.split == split]
         out = []
         for f in self.facts(split):
             context: tuple[str, ...] = ()
             if open_book:
-                context = tuple(self._context(rng, self.person(f.subject), f.relation, n_distractors))
+                person = self.person(f.subject)
+                pool = [p for p in others if p.name != person.name]
+                context = tuple(distractor_context(rng, person, f.relation, n_distractors,
+                                                   lambda: rng.choice(pool), same_kind))
             out.append(QA(question_text(f.subject, f.relation), f.value, f, context))
         return out
 
-    def _context(self, rng: random.Random, person: Person, relation: str, n_distractors: int) -> list[str]:
-        facts = [self.fact_text(person.name, relation, person.value(relation))]
-        pool = [p for p in self.people if p.name != person.name]
-        for _ in range(n_distractors):
-            if rng.random() < 0.5:  # another fact about the same person: the attribute must be read
-                r = rng.choice([r for r in RELATIONS if r != relation])
-                facts.append(self.fact_text(person.name, r, person.value(r)))
-            else:  # the same kind of fact about someone else: the person must be matched
-                other = rng.choice(pool)
-                facts.append(self.fact_text(other.name, relation, other.value(relation)))
-        rng.shuffle(facts)
-        return facts
-
-    def practice_context(self, rng: random.Random, person: Person, relation: str,
-                         n_distractors: int) -> list[str]:
+    def practice_context(self, rng: random.Random, person: Person, relation: str, n_distractors: int,
+                         same_kind: bool = False) -> list[str]:
         """Open-book context for a (fresh) person, with distractors about other fresh people."""
-        facts = [self.fact_text(person.name, relation, person.value(relation))]
-        for _ in range(n_distractors):
-            if rng.random() < 0.5:
-                r = rng.choice([r for r in RELATIONS if r != relation])
-                facts.append(self.fact_text(person.name, r, person.value(r)))
-            else:
-                other = self.fresh_person(rng)
-                facts.append(self.fact_text(other.name, relation, other.value(relation)))
-        rng.shuffle(facts)
-        return facts
+        return distractor_context(rng, person, relation, n_distractors, lambda: self.fresh_person(rng), same_kind)
+
+
+def distractor_context(rng: random.Random, person: Person, relation: str, n_distractors: int,
+                       other_person, same_kind: bool = False) -> list[str]:
+    """The person's `relation` fact among `n_distractors` others, shuffled (see World.questions)."""
+    facts = [World.fact_text(person.name, relation, person.value(relation))]
+    own = [r for r in RELATIONS if r != relation]
+    rng.shuffle(own)
+    for _ in range(n_distractors):
+        if not same_kind and own and rng.random() < 0.5:  # another fact about the same person
+            r = own.pop()
+            facts.append(World.fact_text(person.name, r, person.value(r)))
+        else:  # a fact about someone else: of another kind, or of the same kind when same_kind
+            other = other_person()
+            r = relation if same_kind else rng.choice([x for x in RELATIONS if x != relation])
+            facts.append(World.fact_text(other.name, r, other.value(r)))
+    rng.shuffle(facts)
+    return facts
 
 
 def _check_split(split: str) -> None:
