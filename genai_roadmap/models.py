@@ -24,6 +24,7 @@ import json
 import math
 import random
 import shutil
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -231,7 +232,9 @@ def _train(spec: ModelSpec, out: Path, progress: bool = True, callback=None) -> 
         return spec.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * t)))
 
     model.train()
-    bar = tqdm(range(spec.steps), desc="building course-chat", disable=not progress, mininterval=2)
+    # In a log (CI) rather than a terminal, update the bar every 30 s instead of filling the log.
+    interval = 1 if sys.stderr.isatty() else 30
+    bar = tqdm(range(spec.steps), desc="building course model", disable=not progress, mininterval=interval)
     buffer_x = buffer_y = None
     cursor = 0
     losses = []
