@@ -50,10 +50,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from genai_roadmap.course import CARDS, REPO_ROOT, existing_notebooks
+from genai_roadmap.course import BENCHMARK_CSV, CARDS, REPO_ROOT, existing_notebooks
 
 FIELDS = ("notebook", "seconds", "peak_mib", "cores", "date")
-DEFAULT_CSV = REPO_ROOT / "benchmarks" / "notebooks.csv"
+DEFAULT_CSV = BENCHMARK_CSV
 BUDGET_S = 120.0  # the median run of a notebook should fit in this (conventions)
 LIMIT_S = 300.0  # no single run may take longer
 MEMORY_MIB = 3 * 1024.0  # nor use more memory

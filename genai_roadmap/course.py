@@ -129,12 +129,9 @@ BADGE = "https://colab.research.google.com/assets/colab-badge.svg"
 
 def benchmark_times(csv_path: Path = BENCHMARK_CSV) -> dict[str, float]:
     """Notebook path -> measured seconds on 2 CPU cores, from the benchmark table (if it exists)."""
-    import csv
+    from genai_roadmap.benchmark import read_csv  # benchmark imports this module: import here
 
-    if not csv_path.exists():
-        return {}
-    with csv_path.open() as f:
-        return {row["notebook"]: float(row["seconds"]) for row in csv.DictReader(f)}
+    return {row.notebook: row.seconds for row in read_csv(csv_path)}
 
 
 def course_map_markdown(root: Path = REPO_ROOT) -> str:
