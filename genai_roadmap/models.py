@@ -8,7 +8,8 @@ one build while the other waits.
 
 Models:
 - ``course-chat``: a Llama-style decoder (RoPE, RMSNorm, SwiGLU; ``LlamaForCausalLM``; 2 layers,
-  d_model 128, 4 heads, about 0.66 M parameters) with a byte-level BPE tokenizer (2,048 tokens) and a
+  d_model 128, 4 heads, 631 k parameters) with a byte-level BPE tokenizer (1,792 tokens: the trainer
+  runs out of merges before its 2,048 target) and a
   chat template, trained on the course world: biographies of and questions about the world's "train"
   people (closed-book), and open-book questions about freshly invented people whose facts are given in
   the prompt among distractors. It knows the train people's facts, does not know the held-out people's,
@@ -113,15 +114,15 @@ def build(name: str = "course-chat", force: bool = False, progress: bool = True)
     """Build a course model into the cache unless it is there; return its folder. Safe across processes."""
     from filelock import FileLock
 
-    path = model_path(name)
+    spec, path = _spec(name), model_path(name)
     with FileLock(str(path) + ".lock"):
         if is_built(name) and not force:
             return path
         tmp = path.with_name(path.name + ".partial")
         shutil.rmtree(tmp, ignore_errors=True)
         t0 = time.perf_counter()
-        _train(_spec(name), tmp, progress=progress)
-        info = {"name": name, "spec": asdict(_spec(name)), "build_seconds": round(time.perf_counter() - t0, 1)}
+        _train(spec, tmp, progress=progress)
+        info = {"name": name, "spec": asdict(spec), "build_seconds": round(time.perf_counter() - t0, 1)}
         (tmp / "build.json").write_text(json.dumps(info, indent=1))
         shutil.rmtree(path, ignore_errors=True)
         tmp.rename(path)  # atomic: a reader sees either nothing or a complete model
@@ -169,8 +170,9 @@ def _train_tokenizer(world: World, spec: ModelSpec, rng: random.Random):
     from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.BPE())
-    # add_prefix_space: every text between special tokens starts with a space, so an answer after
-    # <|assistant|> ("ĠUmbra") is the very token it copies from the facts ("... for ĠUmbra").
+    # spec.prefix_space would start every text between special tokens with a space, so that an answer
+    # after <|assistant|> ("ĠUmbra") were the very token it copies from the facts ("... for ĠUmbra").
+    # Off for course-chat: it sped up memorising but slowed learning to copy.
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=spec.prefix_space)
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(vocab_size=spec.vocab_size, special_tokens=SPECIAL_TOKENS,

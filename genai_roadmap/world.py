@@ -44,8 +44,9 @@ HOBBIES = ["chess", "sailing", "pottery", "archery", "gardening", "fencing", "bi
 RELATIONS = ("city", "job", "company", "hobby")
 
 # Every fact puts the value three tokens after the person's name, and every question ends with the
-# name: a tiny model can then find "the value that follows this name" with one fixed-offset head plus
-# one matching head (an induction-style circuit), the way real models copy from their context.
+# name, so that "the value that follows this name" is one fixed-offset head plus one matching head away
+# (an induction-style circuit). course-chat still does not learn to tell people apart this way within
+# its build budget (see genai_roadmap/models.py), but it does learn to pick the fact of the asked kind.
 _FACT_TEMPLATES = {
     "city": "{name} lives in {value}.",
     "job": "{name} is {a} {value}.",
