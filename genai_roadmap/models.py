@@ -101,9 +101,17 @@ def load(name: str = "course-chat", device=None):
     """Return ``(model, tokenizer)`` for a course model, building and caching it on first use."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from transformers.utils import logging as hf_logging
+
     path = build(name)
-    tokenizer = AutoTokenizer.from_pretrained(path)
-    model = AutoModelForCausalLM.from_pretrained(path)
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # a 2.6 MB model needs no "Loading weights" bar in every notebook
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        model = AutoModelForCausalLM.from_pretrained(path)
+    finally:
+        if bars:
+            hf_logging.enable_progress_bar()
     model.eval()
     if device is not None:
         model.to(device)
