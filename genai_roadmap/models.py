@@ -100,7 +100,6 @@ def is_built(name: str = "course-chat") -> bool:
 def load(name: str = "course-chat", device=None):
     """Return ``(model, tokenizer)`` for a course model, building and caching it on first use."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
-
     from transformers.utils import logging as hf_logging
 
     path = build(name)
