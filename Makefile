@@ -35,8 +35,10 @@ models: install
 lint: install
 	$(BIN)/ruff check genai_roadmap tests $(PHASES)
 
+# Two pytest workers on two cores: one thread each (two threads each would oversubscribe the cores, and
+# small-op loops such as word2vec's then run 10x slower). `make benchmark` runs alone with all threads.
 test: install lint models
-	$(OFFLINE) $(BIN)/python -m pytest -n 2 --dist loadfile --nbval-lax --nbval-current-env \
+	$(OFFLINE) OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadfile --nbval-lax --nbval-current-env \
 		-p no:cacheprovider tests $(PHASES) $(PYTEST_ARGS)
 
 student: install
