@@ -293,6 +293,16 @@ def check_executed(card: Card, nb) -> None:
             text = "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
             assert any(line.startswith("✓") for line in text.splitlines()), \
                 f"{where(card, i, cell)}: the committed check cell should show its `✓ ... passed` line"
+    # A cell that draws must show its figure: a notebook executed with a non-inline backend
+    # (MPLBACKEND=Agg) loses every plot silently.
+    drawing = [i for i, cell in ran if re.search(r"\bplt\.(show|subplots|figure)\(|\bheatmap\(", cell.source)]
+    shown = [i for i, cell in ran if any("image/png" in o.get("data", {}) for o in cell.outputs)]
+    assert not drawing or shown, \
+        f"{card.notebook}: cells {drawing[:3]} draw plots but no figure was saved: execute it with the inline " \
+        "backend (not MPLBACKEND=Agg) and commit the outputs"
+    missing = [i for i in drawing if "plt.show(" in nb.cells[i].source and i not in shown]
+    assert not missing, f"{card.notebook}: cells {missing[:3]} call plt.show() but show no figure"
+
 
 
 # -------------------------------------------------------------------- the committed notebooks
