@@ -462,6 +462,17 @@ class LocalServer:
 
         return OpenAI(base_url=self.base_url, api_key=kwargs.pop("api_key", "local"), **kwargs)
 
+    def hf_client(self, **kwargs):
+        """A ``huggingface_hub.InferenceClient`` for this server (``InferenceClient(base_url=...)``).
+
+        With ``HF_HUB_OFFLINE=1`` (how the course runs offline) huggingface_hub refuses every request, even
+        to 127.0.0.1; this lets requests to this machine through and still refuses everything else.
+        """
+        from huggingface_hub import InferenceClient
+
+        _allow_loopback_when_hub_offline()
+        return InferenceClient(base_url=self.base_url, api_key=kwargs.pop("api_key", "local"), **kwargs)
+
     def start(self) -> "LocalServer":
         import uvicorn
 
@@ -524,6 +535,28 @@ class LocalServer:
     def __repr__(self) -> str:
         state = f"running at http://{HOST}:{self.port}/v1" if self._server else "stopped"
         return f"LocalServer({self.models!r}, {state})"
+
+
+def _allow_loopback_when_hub_offline() -> None:
+    """In hub offline mode, let huggingface_hub's HTTP client reach 127.0.0.1 (and only it)."""
+    from huggingface_hub import constants, set_client_factory
+    from huggingface_hub.utils import _http
+
+    if not constants.is_offline_mode() or getattr(_http, "_genai_roadmap_loopback", False):
+        return
+
+    def hook(request):
+        if request.url.host in (HOST, "localhost"):
+            return None
+        return _http.hf_request_event_hook(request)  # raises OfflineModeIsEnabled, as before
+
+    def factory():
+        client = _http.default_client_factory()
+        client.event_hooks["request"] = [hook]
+        return client
+
+    set_client_factory(factory)
+    _http._genai_roadmap_loopback = True
 
 
 def serve(models: ModelsArg = "course-chat", port: int = 0, **kwargs) -> LocalServer:

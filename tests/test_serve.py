@@ -145,6 +145,20 @@ def test_streaming_gives_the_same_text(client, stop):
     assert "".join(c.choices[0].text for c in streamed) == plain.choices[0].text
 
 
+def test_inference_client_reaches_the_server_even_in_hub_offline_mode(server, client, monkeypatch):
+    from huggingface_hub import constants
+    from huggingface_hub.errors import OfflineModeIsEnabled
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    q = get_world().questions("train")[2]
+    hf = server.hf_client().chat_completion(messages=user(q.prompt), model=MODEL, temperature=0, max_tokens=16)
+    oa = client.chat.completions.create(model=MODEL, messages=user(q.prompt), temperature=0, max_tokens=16)
+    assert hf.choices[0].message.content == oa.choices[0].message.content
+    from huggingface_hub import InferenceClient  # anything but this machine is still refused
+    with pytest.raises(OfflineModeIsEnabled):
+        InferenceClient(base_url="http://example.com/v1", api_key="x").chat_completion(messages=user("hi"), model="m")
+
+
 def test_system_and_multi_turn_messages_and_text_parts(client):
     messages = [{"role": "system", "content": "You answer briefly."},
                 {"role": "user", "content": [{"type": "text", "text": "Which city is home to "},
