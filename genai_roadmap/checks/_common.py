@@ -49,3 +49,33 @@ def expect_close(actual: Any, expected: Any, name: str, hint: str, atol: float =
 def passed(name: str, detail: str = "") -> None:
     """Print the one pass line."""
     print(f"✓ {name} passed" + (f": {detail}" if detail else ""))
+
+
+def generator(seed: int):
+    """A seeded torch.Generator: checks draw their inputs from it, never from the global RNG."""
+    import torch
+
+    return torch.Generator().manual_seed(seed)
+
+
+def close(a: Any, b: Any, atol: float = 1e-5, rtol: float = 1e-4) -> bool:
+    """Same shape and values within tolerance (compared in float64)."""
+    import torch
+
+    a, b = torch.as_tensor(a).detach().double(), torch.as_tensor(b).detach().double()
+    return a.shape == b.shape and bool(torch.allclose(a, b, atol=atol, rtol=rtol))
+
+
+def compare(name: str, got: Any, expected: Any, wrong_answers: dict[str, Any], hint: str, atol: float = 1e-5) -> None:
+    """Shape, then values; on a mismatch, name the bug whose wrong answer `got` reproduces, else say `hint`."""
+    import torch
+
+    got_t = torch.as_tensor(got).detach()
+    expect(tuple(got_t.shape) == tuple(expected.shape), name,
+           f"expected shape {tuple(expected.shape)}, got {tuple(got_t.shape)}")
+    if close(got_t, expected, atol):
+        return
+    for bug, wrong in wrong_answers.items():
+        if wrong is not None and close(got_t, wrong, atol):
+            raise CheckFailed(f"{name}: {bug}")
+    expect_close(got_t, expected, name, hint, atol=atol)

@@ -9,15 +9,9 @@ from __future__ import annotations
 import math
 from typing import Callable
 
-from genai_roadmap.checks._common import CheckFailed, call, expect, expect_close, passed
+from genai_roadmap.checks._common import CheckFailed, call, expect, expect_close, generator, passed
 
 # ----------------------------------------------------------------------------------------- helpers
-
-
-def _gen(seed: int):
-    import torch
-
-    return torch.Generator().manual_seed(seed)
 
 
 def _randn(g, *shape):
@@ -83,7 +77,7 @@ def linear_backward(fn: Callable) -> None:
 
     name = "linear_backward"
     labels = ("dx", "dw", "db")
-    g = _gen(0)
+    g = generator(0)
     # square first (d_in == d_out): a missing or extra transpose then gives wrong values, not a crash
     for B, d_in, d_out in ((5, 4, 4), (6, 3, 5)):
         x, w, dy = _randn(g, B, d_in), _randn(g, d_out, d_in), _randn(g, B, d_out)
@@ -147,7 +141,7 @@ def mlp_backward(fn: Callable) -> None:
     """Exercise 2: `fn(x, w1, b1, w2, b2, dout) -> (dw1, db1, dw2, db2)` for relu(x @ w1.T + b1) @ w2.T + b2."""
     name = "mlp_backward"
     labels = ("dw1", "db1", "dw2", "db2")
-    g = _gen(1)
+    g = generator(1)
     B, d_in, d_hidden, d_out = 6, 5, 7, 3
     x = _randn(g, B, d_in)
     w1, b1 = _randn(g, d_hidden, d_in) / 2, _randn(g, d_hidden) / 2
@@ -199,7 +193,7 @@ def cross_entropy(fn: Callable) -> None:
     import torch.nn.functional as F
 
     name = "cross_entropy"
-    g = _gen(2)
+    g = generator(2)
     B, K = 8, 5
     logits, targets = 3 * torch.randn(B, K, generator=g), torch.randint(0, K, (B,), generator=g)
     for eps in (0.0, 0.1, 0.3):
@@ -304,7 +298,7 @@ def adamw_step(fn: Callable) -> None:
     import torch
 
     name = "adamw_step"
-    gen = _gen(3)
+    gen = generator(3)
     # eps comparable to sqrt(v) and a large decay, so that every usual bug shows in the numbers
     cases = [(0.05, (0.8, 0.95), 1e-2, 0.5), (1e-3, (0.9, 0.999), 1e-8, 0.0)]
     for lr, betas, eps, wd in cases:

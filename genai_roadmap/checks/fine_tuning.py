@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from genai_roadmap.checks._common import CheckFailed, call, expect, expect_close, passed
+from genai_roadmap.checks._common import CheckFailed, call, close, compare, expect, expect_close, generator, passed
 
 # The 16 NF4 levels (QLoRA, Dettmers et al. 2023): quantiles of a standard normal, scaled to [-1, 1],
 # with an exact zero.
@@ -16,34 +16,6 @@ NF4_LEVELS = (-1.0, -0.6961928009986877, -0.5250730514526367, -0.394917488098144
               -0.18477343022823334, -0.09105003625154495, 0.0, 0.07958029955625534, 0.16093020141124725,
               0.24611230194568634, 0.33791524171829224, 0.44070982933044434, 0.5626170039176941,
               0.7229568362236023, 1.0)
-
-
-def _gen(seed: int):
-    import torch
-
-    return torch.Generator().manual_seed(seed)
-
-
-def _close(a, b, atol: float = 1e-5) -> bool:
-    import torch
-
-    a, b = torch.as_tensor(a).detach().double(), torch.as_tensor(b).detach().double()
-    return a.shape == b.shape and bool(torch.allclose(a, b, atol=atol, rtol=1e-4))
-
-
-def _diagnose(name: str, got, expected, wrong_answers: dict, hint: str, atol: float = 1e-5) -> None:
-    """Values, then the bug whose wrong answer `got` reproduces, then a generic message."""
-    import torch
-
-    got_t = torch.as_tensor(got).detach()
-    expect(tuple(got_t.shape) == tuple(expected.shape), name,
-           f"expected shape {tuple(expected.shape)}, got {tuple(got_t.shape)}")
-    if _close(got_t, expected, atol):
-        return
-    for bug, wrong in wrong_answers.items():
-        if wrong is not None and _close(got_t, wrong, atol):
-            raise CheckFailed(f"{name}: {bug}")
-    expect_close(got_t, expected, name, hint, atol=atol)
 
 
 # ------------------------------------------------------------------------------- exercise 1
@@ -86,7 +58,7 @@ def lora_parameters(fn: Callable) -> None:
             raise CheckFailed(f"{name}: {bug}")
     expect(abs(scaling - alpha / r) < 1e-9, name, f"scaling should be alpha / r = {alpha / r}, got {scaling}")
     # the layer they make: base(x) + scaling * x A^T B^T equals base(x) at the start
-    x = torch.randn(3, 5, d_in, generator=_gen(1))
+    x = torch.randn(3, 5, d_in, generator=generator(1))
     with torch.no_grad():
         out0 = base(x) + scaling * (x @ A.T @ B.T)
     expect_close(out0, base(x), name, "at initialisation the output must equal the base layer's")
@@ -119,7 +91,7 @@ def nf4_quantize(fn: Callable) -> None:
     codes, absmax = torch.as_tensor(codes), torch.as_tensor(absmax)
     expect(tuple(absmax.shape) == (1,), name, f"absmax should have one entry per block: expected (1,), got "
            f"{tuple(absmax.shape)}")
-    expect(_close(absmax.float(), torch.tensor([2.0])), name,
+    expect(close(absmax.float(), torch.tensor([2.0])), name,
            f"hand-worked block [2, -1, 0.1, 0]: the scale should be its absmax 2, got {absmax.tolist()}")
     expect(tuple(codes.shape) == (1, 4), name, f"codes should be (n_blocks, block_size) = (1, 4), got "
            f"{tuple(codes.shape)}")
@@ -128,18 +100,18 @@ def nf4_quantize(fn: Callable) -> None:
            f"level: 0.05 is nearer 0.0796 than 0.0), got {codes.long().tolist()[0]}: not the argmin of "
            "|x - level|?")
 
-    w = torch.randn(6, 64, generator=_gen(0)) * torch.linspace(0.1, 3, 6)[:, None]  # rows of different scale
+    w = torch.randn(6, 64, generator=generator(0)) * torch.linspace(0.1, 3, 6)[:, None]  # rows of different scale
     w = w.reshape(12, 32)  # block_size 64 spans two rows: blocks are taken over the flattened tensor
     codes, absmax = call(name, fn, w, levels, 64)
     codes, absmax = torch.as_tensor(codes), torch.as_tensor(absmax)
     ref_codes, ref_absmax = _nf4_reference(w, levels, 64)
     expect(tuple(absmax.shape) == (6,), name, f"expected one scale per block of 64: shape (6,), got "
            f"{tuple(absmax.shape)}" + (": one scale for the whole tensor?" if absmax.numel() == 1 else ""))
-    if not _close(absmax.float(), ref_absmax):
-        if _close(absmax.float(), torch.full((6,), float(w.abs().max()))):
+    if not close(absmax.float(), ref_absmax):
+        if close(absmax.float(), torch.full((6,), float(w.abs().max()))):
             raise CheckFailed(f"{name}: every block has the same scale, the tensor's absmax: compute one absmax "
                               "per block (blocks.abs().amax(dim=1))")
-        if _close(absmax.float(), w.reshape(6, 64).amax(dim=1)):
+        if close(absmax.float(), w.reshape(6, 64).amax(dim=1)):
             raise CheckFailed(f"{name}: the scale is the block's max, not its absmax: take .abs() first, or the "
                               "most negative values fall outside [-1, 1]")
         raise CheckFailed(f"{name}: the scales should be each block's absmax (max |w| over the block)")
@@ -177,7 +149,7 @@ def sft_labels(fn: Callable) -> None:
         }
         raise CheckFailed(f"{name}: hand-worked case [bos, p, p, a, a, pad, pad] with prompt length 3: expected "
                           f"{want[0]}, got {got[0] if got else got}. " + hints.get(str(got), ""))
-    g = _gen(0)
+    g = generator(0)
     B, T = 5, 12
     ids = torch.randint(1, 50, (B, T), generator=g)
     lengths = torch.randint(5, T + 1, (B,), generator=g)
@@ -216,7 +188,7 @@ def dpo_loss(fn: Callable) -> None:
     want = torch.tensor(-F.logsigmoid(torch.tensor(1.0)).item())  # 0.5 * (1 - (-1)) = 1 -> 0.3133
     got_t = torch.as_tensor(got).detach()
     expect(got_t.numel() == 1, name, f"return one number (the mean over the batch), got shape {tuple(got_t.shape)}")
-    g = _gen(0)
+    g = generator(0)
     pc, pr, rc, rr = (-torch.rand(8, generator=g) * 20 for _ in range(4))
     beta = 0.2
     args = (pc.clone().requires_grad_(), pr.clone(), rc.clone(), rr.clone(), beta)
@@ -231,9 +203,9 @@ def dpo_loss(fn: Callable) -> None:
             -F.logsigmoid(beta * ((pc.exp() - rc.exp()) - (pr.exp() - rr.exp()))).mean(),
         "the sum over the batch instead of the mean": -F.logsigmoid(beta * ((pc - rc) - (pr - rr))).sum(),
     }
-    _diagnose(name, out_t.detach().reshape(()), _dpo(pc, pr, rc, rr, beta), wrong,
+    compare(name, out_t.detach().reshape(()), _dpo(pc, pr, rc, rr, beta), wrong,
               "expected mean(-logsigmoid(beta * ((pc - rc) - (pr - rr))))")
-    expect(_close(got_t.reshape(()), want), name, f"hand-worked case: margin 0.5 * ((-3 + 4) - (-5 + 4)) = 1, loss "
+    expect(close(got_t.reshape(()), want), name, f"hand-worked case: margin 0.5 * ((-3 + 4) - (-5 + 4)) = 1, loss "
            f"-log sigmoid(1) = 0.3133; got {float(got_t.reshape(())):.4f}")
     expect(out_t.requires_grad, name, "the loss is detached from the policy log-probs: no gradient would flow")
     passed(name, "matches -log σ(β·[(log πc - log πref,c) - (log πr - log πref,r)]), hand case 0.3133")

@@ -10,37 +10,9 @@ from __future__ import annotations
 import math
 from typing import Callable
 
-from genai_roadmap.checks._common import CheckFailed, call, expect, expect_close, passed
+from genai_roadmap.checks._common import CheckFailed, call, compare, expect, expect_close, generator, passed
 
 # ----------------------------------------------------------------------------------------- helpers
-
-
-def _gen(seed: int):
-    import torch
-
-    return torch.Generator().manual_seed(seed)
-
-
-def _close(a, b, atol: float = 1e-5) -> bool:
-    import torch
-
-    a, b = torch.as_tensor(a).detach().double(), torch.as_tensor(b).detach().double()
-    return a.shape == b.shape and bool(torch.allclose(a, b, atol=atol, rtol=1e-4))
-
-
-def _compare(name: str, got, expected, wrong_answers: dict[str, object], hint: str, atol: float = 1e-5) -> None:
-    """Shape, then values; on a mismatch, name the bug whose wrong answer `got` reproduces."""
-    import torch
-
-    got_t = torch.as_tensor(got)
-    expect(tuple(got_t.shape) == tuple(expected.shape), name,
-           f"expected shape {tuple(expected.shape)}, got {tuple(got_t.shape)}")
-    if _close(got_t, expected, atol):
-        return
-    for bug, wrong in wrong_answers.items():
-        if wrong is not None and _close(got_t, wrong, atol):
-            raise CheckFailed(f"{name}: {bug}")
-    expect_close(got_t, expected, name, hint, atol=atol)
 
 
 # ------------------------------------------------------------------------------- exercise 1
@@ -94,10 +66,10 @@ def clip_loss(fn: Callable) -> None:
     got_t = torch.as_tensor(got)
     expect(got_t.numel() == 1, name, f"return one number (a 0-d tensor), got shape {tuple(got_t.shape)}; "
            "average the cross-entropy over the batch")
-    _compare(name, got_t.reshape(()), torch.tensor(math.log(1 + 1 / math.e)), _clip_wrong(eye, 3 * eye, 1.0),
+    compare(name, got_t.reshape(()), torch.tensor(math.log(1 + 1 / math.e)), _clip_wrong(eye, 3 * eye, 1.0),
              "hand-worked case: two orthogonal matched pairs at temperature 1 give log(1 + 1/e) = 0.3133")
 
-    g = _gen(0)
+    g = generator(0)
     B, d = 6, 8
     image_emb = torch.randn(B, d, generator=g) * 2
     text_emb = image_emb + torch.randn(B, d, generator=g)  # matched pairs are similar, but not exactly
@@ -106,7 +78,7 @@ def clip_loss(fn: Callable) -> None:
         args = (image_emb, text_emb, temperature)
         expected = clip_loss_reference(*args)
         wrong = _clip_wrong(*args)
-        _compare(name, torch.as_tensor(call(name, fn, *args)).reshape(()), expected, wrong,
+        compare(name, torch.as_tensor(call(name, fn, *args)).reshape(()), expected, wrong,
                  "normalize, logits = img @ txt.T / temperature, labels arange(B), average both directions",
                  atol=1e-4)
     passed(name, "symmetric InfoNCE over normalized embeddings matches the reference at two temperatures")
@@ -134,7 +106,7 @@ def zero_shot_classify(fn: Callable) -> None:
                           "L2-normalized (a long text vector would win everything)")
     expect(got.tolist() == [1, 2, 3], name, f"hand-worked case: expected [1, 2, 3], got {got.tolist()}")
 
-    g = _gen(1)
+    g = generator(1)
     N, C, d = 7, 4, 5
     image_emb = torch.randn(N, d, generator=g) * torch.rand(N, 1, generator=g) * 5
     class_emb = torch.randn(C, d, generator=g) * torch.rand(C, 1, generator=g) * 5
@@ -195,11 +167,11 @@ def q_sample(fn: Callable) -> None:
     # hand-worked: betas (0.5, 0.2): abar_1 = 0.5 * 0.8 = 0.4, so x_1 = sqrt(0.4) x0 + sqrt(0.6) noise
     x0, noise = torch.ones(1, 2), torch.tensor([[0.0, 2.0]])
     hand = (x0, torch.tensor([1]), noise, torch.tensor([0.5, 0.2]))
-    _compare(name, call(name, fn, *hand), torch.tensor([[math.sqrt(0.4), math.sqrt(0.4) + 2 * math.sqrt(0.6)]]),
+    compare(name, call(name, fn, *hand), torch.tensor([[math.sqrt(0.4), math.sqrt(0.4) + 2 * math.sqrt(0.6)]]),
              _q_wrong(*hand), "hand-worked case: betas (0.5, 0.2), t=1: alpha_bar = 0.4, "
              "x_t = sqrt(0.4) x0 + sqrt(0.6) noise")
 
-    g = _gen(2)
+    g = generator(2)
     T = 10
     betas = torch.linspace(0.05, 0.4, T)
     x0 = torch.randn(5, 1, 4, 4, generator=g)  # (B, C, H, W)
@@ -207,7 +179,7 @@ def q_sample(fn: Callable) -> None:
     t = torch.tensor([0, 3, 9, 5, 1])
     args = (x0, t, noise, betas)
     wrong = _q_wrong(*args)
-    _compare(name, call(name, fn, *args), q_sample_reference(*args), wrong,
+    compare(name, call(name, fn, *args), q_sample_reference(*args), wrong,
              "alpha_bar = torch.cumprod(1 - betas, 0); a = alpha_bar[t].view(-1, 1, 1, 1)")
     passed(name, "x_t = sqrt(alpha_bar_t) x0 + sqrt(1 - alpha_bar_t) noise, per example t, any image shape")
 
@@ -274,7 +246,7 @@ def mel_filterbank(fn: Callable) -> None:
             "bin frequencies wrong? FFT bin k is at k * sample_rate / n_fft, from 0 to sample_rate / 2.":
                 mel_filterbank_reference(*args, bins="full"),
         }
-        _compare(name, got, expected, wrong, "n_mels + 2 edges evenly spaced in mel; triangle m rises from "
+        compare(name, got, expected, wrong, "n_mels + 2 edges evenly spaced in mel; triangle m rises from "
                  "f[m] to f[m+1] and falls to f[m+2]; scale by 2 / (f[m+2] - f[m])", atol=1e-6)
     # hand-worked: each area-normalized triangle integrates to about 1 over frequency (Hz)
     fb = torch.as_tensor(call(name, fn, 8, 4096, 16000, 0.0, 8000.0)).double()

@@ -11,22 +11,9 @@ import math
 import random
 from typing import Callable
 
-from genai_roadmap.checks._common import CheckFailed, call, expect, expect_close, passed
+from genai_roadmap.checks._common import CheckFailed, call, close, expect, expect_close, generator, passed
 
 # ----------------------------------------------------------------------------------------- helpers
-
-
-def _gen(seed: int):
-    import torch
-
-    return torch.Generator().manual_seed(seed)
-
-
-def _close(a, b, atol: float = 1e-5) -> bool:
-    import torch
-
-    a, b = torch.as_tensor(a).detach().double(), torch.as_tensor(b).detach().double()
-    return a.shape == b.shape and bool(torch.allclose(a, b, atol=atol, rtol=1e-4))
 
 
 def _as_shape(name: str, got, what: str) -> tuple[int, ...]:
@@ -195,7 +182,7 @@ def transpose_view(fn: Callable) -> None:
                           "x.storage_offset()) on x's own storage")
 
     # a tensor that is itself a non-contiguous view, starting part-way into its storage
-    base = torch.randn(4, 5, 6, generator=_gen(3))
+    base = torch.randn(4, 5, 6, generator=generator(3))
     x = base[1:, :, 2:]  # (3, 5, 4), strides (30, 6, 1), storage offset 32
     for dim0, dim1 in ((0, 2), (1, 2), (2, 0), (0, 1)):
         expected = x.transpose(dim0, dim1)
@@ -232,7 +219,7 @@ def attention_scores(fn: Callable) -> None:
     import torch
 
     name = "attention_scores"
-    g = _gen(4)
+    g = generator(4)
     B, n_heads, T, S, d_head = 2, 3, 5, 7, 8
     q, k = torch.randn(B, n_heads, T, d_head, generator=g), torch.randn(B, n_heads, S, d_head, generator=g)
     expected = q @ k.transpose(-2, -1) / math.sqrt(d_head)  # (B, n_heads, T, S)
@@ -250,9 +237,9 @@ def attention_scores(fn: Callable) -> None:
             hint = "einsum('bhtd,bhsd->bhts', q, k) sums over d only"
         raise CheckFailed(f"{name}: q {tuple(q.shape)} and k {tuple(k.shape)} give scores (B, n_heads, T, S) = "
                           f"{tuple(expected.shape)}, got {shape}: {hint}")
-    if _close(got, expected * math.sqrt(d_head)):
+    if close(got, expected * math.sqrt(d_head)):
         raise CheckFailed(f"{name}: scores not scaled by 1/sqrt(d_head)?")
-    if _close(got, expected / math.sqrt(d_head)):
+    if close(got, expected / math.sqrt(d_head)):
         raise CheckFailed(f"{name}: scores divided by d_head instead of sqrt(d_head)?")
     expect_close(got, expected, name, "compare with q @ k.transpose(-2, -1) / sqrt(d_head)")
 
@@ -262,10 +249,10 @@ def attention_scores(fn: Callable) -> None:
     expected = torch.tensor([0.5, 4.0]).view(1, 1, 1, 2)
     got = call(name, fn, q, k)
     expect(isinstance(got, torch.Tensor), name, f"return a tensor, got {type(got).__name__}")
-    if _close(got, expected * 2):
+    if close(got, expected * 2):
         raise CheckFailed(f"{name}: scores not scaled by 1/sqrt(d_head)? Hand-worked case: q = (1, 1, 1, 1), keys "
                           "(1, 0, 0, 0) and (2, 2, 2, 2) give dot products (1, 8) and scores (0.5, 4)")
-    if _close(got, expected / 2):
+    if close(got, expected / 2):
         raise CheckFailed(f"{name}: scores divided by d_head instead of sqrt(d_head)? Hand-worked case: dot "
                           "products (1, 8) / sqrt(4) = (0.5, 4)")
     expect_close(got, expected, name, "hand-worked case: q = (1, 1, 1, 1), keys (1, 0, 0, 0) and (2, 2, 2, 2), "
@@ -313,25 +300,25 @@ def softplus(fn: Callable) -> None:
     if bool(torch.isnan(grad).any()):
         raise CheckFailed(f"{name}: the gradient at x = ±1000 is NaN: e^x / (1 + e^x) overflows to inf / inf; "
                           "the derivative of softplus is torch.sigmoid(x), which is stable")
-    if _close(grad, torch.sigmoid(-x)):
+    if close(grad, torch.sigmoid(-x)):
         raise CheckFailed(f"{name}: the gradient is sigmoid(-x): d/dx log(1 + e^x) = e^x / (1 + e^x) = sigmoid(x)")
-    if _close(grad, F.softplus(x), atol=1e-4):
+    if close(grad, F.softplus(x), atol=1e-4):
         raise CheckFailed(f"{name}: backward returns softplus(x) itself; it should return the derivative, "
                           "sigmoid(x), times grad_out")
     expect_close(grad, sig, name, "the derivative of log(1 + e^x) is sigmoid(x); at 0 it is 1/2", atol=1e-6)
 
     # the chain rule: backward gets dL/dy and must return dL/dx = dL/dy * dy/dx
-    g = _gen(5)
+    g = generator(5)
     x = torch.randn(6, generator=g)
     grad_out = torch.randn(6, generator=g)
     grad = _grad_of(fn, name, x, grad_out)
-    if _close(grad, torch.sigmoid(x)):
+    if close(grad, torch.sigmoid(x)):
         raise CheckFailed(f"{name}: backward ignores grad_out: return grad_out * sigmoid(x) (the chain rule), "
                           "not sigmoid(x) alone")
     expect_close(grad, grad_out * torch.sigmoid(x), name, "backward should return grad_out * sigmoid(x)",
                  atol=1e-6)
 
-    x64 = torch.randn(20, dtype=torch.float64, generator=_gen(6), requires_grad=True)
+    x64 = torch.randn(20, dtype=torch.float64, generator=generator(6), requires_grad=True)
     try:
         ok = torch.autograd.gradcheck(fn, (x64,), raise_exception=False)
     except Exception as e:

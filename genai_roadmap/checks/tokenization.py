@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 from typing import Callable
 
-from genai_roadmap.checks._common import CheckFailed, call, expect, expect_close, passed
+from genai_roadmap.checks._common import CheckFailed, call, close, expect, expect_close, passed
 
 # ------------------------------------------------------------------------------- references
 
@@ -62,13 +62,6 @@ def _as_int_list(name: str, got) -> list[int]:
     except (TypeError, ValueError):
         raise CheckFailed(f"{name}: return a list of ints, got {type(got).__name__}: {got!r:.80}") from None
     return out
-
-
-def _close(a, b, atol: float = 1e-5) -> bool:
-    import torch
-
-    a, b = torch.as_tensor(a).detach().double(), torch.as_tensor(b).detach().double()
-    return a.shape == b.shape and bool(torch.allclose(a, b, atol=atol, rtol=1e-4))
 
 
 def _diagnose(name: str, results: list[tuple[str, list, list, dict]]) -> None:
@@ -327,7 +320,7 @@ def sgns_loss(fn: Callable) -> None:
         expect(isinstance(got, torch.Tensor), name, f"return a torch tensor (the loss), got {type(got).__name__}")
         expect(got.dim() == 0, name, f"return one number, a 0-dim tensor (the mean over the batch), got shape "
                                      f"{tuple(got.shape)}")
-        if not _close(got, expected):
+        if not close(got, expected):
             wrong = {
                 "sign error on the negatives? Push c.n DOWN: log sigma(-c.n), the minus inside the sigmoid.":
                     _sgns_variant(*args, neg_sign=1.0),
@@ -344,7 +337,7 @@ def sgns_loss(fn: Callable) -> None:
                     _sgns_variant(*args, negate=False),
             }
             for bug, answer in wrong.items():
-                if _close(got, answer) and not _close(answer, expected):
+                if close(got, answer) and not close(answer, expected):
                     raise CheckFailed(f"{name}: {bug} ({where}: expected {expected.item():.4f}, got {got.item():.4f})")
             expect_close(got, expected, name, f"{where}: loss = -mean_b[log sigma(c.o) + sum_k log sigma(-c.n_k)]")
         if center.requires_grad:
@@ -388,7 +381,7 @@ def top_k_cosine(fn: Callable) -> None:
         expected = cos.topk(k, dim=-1).indices  # (Q, k)
         got = torch.as_tensor(call(name, fn, queries.clone(), keys.clone(), k))
         if got.is_floating_point():
-            if _close(got, cos.topk(k, dim=-1).values):
+            if close(got, cos.topk(k, dim=-1).values):
                 raise CheckFailed(f"{name}: returning the scores instead of the indices? topk gives both: "
                                   "return .indices, the positions of the keys")
             raise CheckFailed(f"{name}: return integer indices (a LongTensor, e.g. .topk(k).indices), got dtype "

@@ -9,28 +9,25 @@ from __future__ import annotations
 import math
 from typing import Callable
 
-from genai_roadmap.checks._common import CheckFailed, call, expect, expect_close, expect_shape, passed
+from genai_roadmap.checks._common import (
+    CheckFailed,
+    call,
+    close,
+    compare,
+    expect,
+    expect_close,
+    expect_shape,
+    generator,
+    passed,
+)
 
 # ----------------------------------------------------------------------------------------- helpers
-
-
-def _gen(seed: int):
-    import torch
-
-    return torch.Generator().manual_seed(seed)
 
 
 def _randn(g, *shape):
     import torch
 
     return torch.randn(*shape, generator=g)
-
-
-def _close(a, b, atol: float = 1e-5) -> bool:
-    import torch
-
-    a, b = torch.as_tensor(a).detach().double(), torch.as_tensor(b).detach().double()
-    return a.shape == b.shape and bool(torch.allclose(a, b, atol=atol, rtol=1e-4))
 
 
 def _compare(name: str, got, expected, wrong_answers: dict[str, object], hint: str, atol: float = 1e-5) -> None:
@@ -45,12 +42,7 @@ def _compare(name: str, got, expected, wrong_answers: dict[str, object], hint: s
             if wrong is not None and bool(torch.isnan(torch.as_tensor(wrong)).any()):
                 raise CheckFailed(f"{name}: your output contains NaN. {bug}")
         raise CheckFailed(f"{name}: your output contains NaN (a softmax over a row where every score is -inf?)")
-    if _close(got_t, expected, atol):
-        return
-    for bug, wrong in wrong_answers.items():
-        if wrong is not None and _close(got_t, wrong, atol):
-            raise CheckFailed(f"{name}: {bug}")
-    expect_close(got_t, expected, name, hint, atol=atol)
+    compare(name, got_t, expected, wrong_answers, hint, atol)
 
 
 def _attention(q, k, v, mask=None, scale=None, softmax_dim=-1, masked_value=True):
@@ -93,7 +85,7 @@ def scaled_dot_product_attention(fn: Callable) -> None:
             _attention(q, k, v, softmax_dim=-2),
     }, "hand-worked case: q=(1,1,1,1), keys (1,1,1,1) and 0, d_head=4 -> weights (0.881, 0.119)")
 
-    g = _gen(0)
+    g = generator(0)
     q, k, v = _randn(g, 2, 3, 5, 8), _randn(g, 2, 3, 7, 8), _randn(g, 2, 3, 7, 6)
     wrong = {
         "scores not scaled by 1/sqrt(d_head)?": _attention(q, k, v, scale=1.0),
@@ -191,7 +183,7 @@ def multi_head_attention(fn: Callable) -> None:
     import torch
 
     name = "multi_head_attention"
-    g = _gen(1)
+    g = generator(1)
     B, T, d_model, n_heads = 2, 5, 12, 3
     x = _randn(g, B, T, d_model)
     w_qkv, w_out = _randn(g, 3 * d_model, d_model) / math.sqrt(d_model), _randn(g, d_model, d_model) / math.sqrt(d_model)
@@ -257,7 +249,7 @@ def apply_rope(fn: Callable) -> None:
         "positions not used? Each position p turns by the angle p * frequency.": x,
     }, "hand-worked case: d_head=2, position p rotates (1, 0) to (cos p, sin p)")
 
-    g = _gen(2)
+    g = generator(2)
     x = _randn(g, 2, 3, 7, 8)  # (B, n_heads, T, d_head)
     pos = torch.tensor([0, 1, 2, 5, 9, 17, 30])
     wrong = {
@@ -284,7 +276,7 @@ def kv_cache_step(fn: Callable) -> None:
     import torch.nn.functional as F
 
     name = "kv_cache_step"
-    g = _gen(3)
+    g = generator(3)
     B, n_heads, T, d_head = 2, 3, 6, 8
     q, k, v = (_randn(g, B, n_heads, T, d_head) for _ in range(3))  # (B, n_heads, T, d_head)
     full = F.scaled_dot_product_attention(q, k, v, is_causal=True)  # what uncached attention gives
@@ -318,7 +310,7 @@ def _cached_steps(fn, name, q, k, v, full, start: int, stop: int) -> None:
         expect(tuple(new_v.shape) == (B, n_heads, t + 1, d_head), name,
                f"after step {t} the value cache should be {(B, n_heads, t + 1, d_head)}, got "
                f"{tuple(new_v.shape)}: append the new value too")
-        expect(_close(new_k, k[:, :, :t + 1]) and _close(new_v, v[:, :, :t + 1]), name,
+        expect(close(new_k, k[:, :, :t + 1]) and close(new_v, v[:, :, :t + 1]), name,
                "the caches should hold the past keys/values followed by the new one (old first, new last)")
         past_k, past_v = k[:, :, :t], v[:, :, :t]
         wrong = {
