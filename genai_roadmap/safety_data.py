@@ -49,9 +49,12 @@ def luhn_checksum_ok(digits: str) -> bool:
 
 
 def _card_number(rng: random.Random) -> str:
-    """A 16-digit number with a Visa (4) or Mastercard (51-55) prefix and a valid Luhn check digit."""
-    body = [4] if rng.random() < 0.5 else [5, rng.randint(1, 5)]
-    body += [rng.randint(0, 9) for _ in range(15 - len(body))]
+    """A card number with a valid Luhn check digit: Visa (4, 16 digits), Mastercard (51-55, 16) or American
+    Express (34/37, 15 digits, grouped 4-6-5), plain or grouped with spaces or dashes."""
+    u = rng.random()
+    body = [4] if u < 0.4 else [5, rng.randint(1, 5)] if u < 0.8 else [3, rng.choice((4, 7))]
+    length = 15 if body[0] == 3 else 16
+    body += [rng.randint(0, 9) for _ in range(length - 1 - len(body))]
     for check in range(10):
         digits = "".join(map(str, body + [check]))
         if luhn_checksum_ok(digits):
@@ -59,7 +62,12 @@ def _card_number(rng: random.Random) -> str:
     style = rng.choice(("space", "dash", "plain"))
     if style == "plain":
         return digits
-    return (" " if style == "space" else "-").join(digits[i:i + 4] for i in range(0, 16, 4))
+    groups = (4, 6, 5) if length == 15 else (4, 4, 4, 4)
+    parts, i = [], 0
+    for g in groups:
+        parts.append(digits[i:i + g])
+        i += g
+    return (" " if style == "space" else "-").join(parts)
 
 
 def _phone(rng: random.Random) -> str:
@@ -85,15 +93,33 @@ _PII_TEMPLATES = (
     "Order #{order} was delivered to {city} on 2026-0{month}-{day:02d}.",
     "My card is {card}, call me on {phone} if it fails.",
 )
+# Phrasings a detector tuned on the templates above has never seen: measure on these.
+_PII_TEST_TEMPLATES = (
+    "Dear {name}, your parcel for {city} is ready. Questions? Write to {email}.",
+    "Thanks {name}! We will ring {phone} before delivery.",
+    "Payment failed for {card}; the bank reference is {order}.",
+    "Forwarded by {name} ({email}) on 2026-0{month}-{day:02d}: the {company} contract.",
+    "Can {name} call me back at {phone}? It is about order {order}.",
+    "Note from Support: {name} asked us to remove card {card} from the account.",
+    "Build 7.{day}.{minute} is live in {city}; {name} signed off at 09:{minute:02d}.",
+    "Reach {name} on {phone} or {email}, whichever is faster.",
+)
+TEMPLATE_SPLITS = ("dev", "test")
 _FIELD_TYPE = {"name": "NAME", "email": "EMAIL", "phone": "PHONE", "card": "CARD"}
 
 
-def pii_messages(n: int = 300, seed: int = 0) -> list[PIIMessage]:
-    """`n` messages with labelled PII spans; half name a person of the world, half a person it never saw."""
+def pii_messages(n: int = 300, seed: int = 0, templates: str = "dev") -> list[PIIMessage]:
+    """`n` messages with labelled PII spans; half name a person of the world, half a person it never saw.
+
+    templates: "dev", the phrasings to develop detectors on, or "test", other phrasings to measure them on.
+    """
     if not isinstance(n, int) or n < 1:
         raise ValueError(f"n must be a positive int, got {n!r}")
+    if templates not in TEMPLATE_SPLITS:
+        raise ValueError(f"templates must be one of {TEMPLATE_SPLITS}, got {templates!r}")
+    pool = _PII_TEMPLATES if templates == "dev" else _PII_TEST_TEMPLATES
     world = get_world()
-    rng = random.Random(f"pii-{seed}")
+    rng = random.Random(f"pii-{seed}-{templates}")
     out = []
     for i in range(n):
         source = "world" if i % 2 == 0 else "fresh"
@@ -105,7 +131,7 @@ def pii_messages(n: int = 300, seed: int = 0) -> list[PIIMessage]:
                   "job": rng.choice(JOBS), "day": rng.randint(1, 28), "minute": rng.randint(0, 59),
                   "month": rng.randint(1, 9)}
         text, spans = "", []
-        for m in re.finditer(r"\{(\w+)(:[^}]*)?\}|[^{]+", rng.choice(_PII_TEMPLATES)):
+        for m in re.finditer(r"\{(\w+)(:[^}]*)?\}|[^{]+", rng.choice(pool)):
             if m.group(1) is None:
                 text += m.group(0)
                 continue

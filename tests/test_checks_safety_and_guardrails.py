@@ -52,6 +52,7 @@ def test_luhn_correct(capsys):
     (lambda n: luhn(n, length_rule=False), "13-19 digits"),
     (lambda n: luhn(n, strict_chars=False), "letter"),
     (lambda n: int(luhn(n)), "bool"),
+    (lambda n: luhn(n, length_rule=False) if len(re.sub(r"\D", "", n)) > 12 else False, "20 digits"),
 ])
 def test_luhn_bugs(bad, message):
     with pytest.raises(CheckFailed, match=message):
@@ -139,6 +140,7 @@ def test_leaks_correct(capsys):
     (lambda t, s: re.sub(r"\s", "", s.lower()) in re.sub(r"\s", "", t.lower()), "punctuation|dash"),
     (lambda t, s: re.sub(r"[^0-9a-z]", "", s.lower())[:5] in re.sub(r"[^0-9a-z]", "", t.lower()), "part of the secret"),
     (lambda t, s: leaks(t, "Drounaix-286"), "argument"),
+    (lambda t, s: re.sub(r"[^0-9a-z]", "", s.lower()) in re.sub(r"[^0-9a-z]", "", t.lower()), "empty"),
 ])
 def test_leaks_bugs(bad, message):
     with pytest.raises(CheckFailed, match=message):
@@ -155,12 +157,16 @@ def test_pii_messages_spans_are_labelled_and_deterministic():
         for s, e, k in m.spans:
             piece = m.text[s:e]
             if k == "CARD":
-                assert luhn_checksum_ok(re.sub(r"\D", "", piece)) and piece[0] in "45"
+                assert luhn_checksum_ok(re.sub(r"\D", "", piece)) and piece[0] in "345"
             if k == "EMAIL":
                 assert "@" in piece
     assert {m.name_source for m in a} == {"world", "fresh"}
     with pytest.raises(ValueError, match="positive int"):
         pii_messages(0)
+    test = pii_messages(60, seed=1, templates="test")
+    assert {m.text for m in test}.isdisjoint(m.text for m in a)
+    with pytest.raises(ValueError, match="templates must be"):
+        pii_messages(5, templates="train")
 
 
 def test_attacks_and_benign_prompts():

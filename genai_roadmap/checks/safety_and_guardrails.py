@@ -61,7 +61,7 @@ def luhn_valid(fn: Callable) -> None:
     name = "luhn_valid"
     hand = [("4539 1488 0343 6467", True), ("4539 1488 0343 6468", False), ("79927398713", False),
             ("4111-1111-1111-1111", True), ("0000 0000 0000 0000", True), ("0", False), ("", False),
-            ("4539 1488 0343 6467 x", False)]
+            ("4539 1488 0343 6467 x", False), ("45391488034364670000", False)]
     for number, want in hand:
         got = call(name, fn, number)
         expect(isinstance(got, bool), name, f"return a bool, got {type(got).__name__} for {number!r}")
@@ -74,6 +74,8 @@ def luhn_valid(fn: Callable) -> None:
         if number == "79927398713":
             raise CheckFailed(f"{name}: {number!r} passes the Luhn check but has 11 digits, too few for a card "
                               "number: require 13-19 digits")
+        if len(number) == 20:
+            raise CheckFailed(f"{name}: {number!r} has 20 digits: card numbers have at most 19")
         if number.endswith("x"):
             raise CheckFailed(f"{name}: {number!r} contains a letter and must be False (only digits, spaces, dashes)")
         raise CheckFailed(f"{name}: {number!r} should be {want}, got {got}. Strip spaces and dashes, then from the "
@@ -108,9 +110,10 @@ def luhn_valid(fn: Callable) -> None:
 # ------------------------------------------------------------------------------- exercise 2: redact
 
 
-def _redact_reference(text: str, spans) -> str:
+def _redact_reference(text: str, spans, longest_first: bool = True) -> str:
     merged: list[list] = []
-    for start, end, kind in sorted(spans, key=lambda s: (s[0], -s[1])):
+    order = (lambda s: (s[0], -s[1])) if longest_first else (lambda s: (s[0], s[1]))
+    for start, end, kind in sorted(spans, key=order):
         if merged and start < merged[-1][1]:
             merged[-1][1] = max(merged[-1][1], end)
             continue
@@ -164,8 +167,10 @@ def redact(fn: Callable) -> None:
         for _ in range(rng.randint(1, 5)):
             s = rng.randrange(39)
             sp.append((s, rng.randint(s + 1, 40), rng.choice(("NAME", "EMAIL"))))
-        got, want = call(name, fn, t, list(sp)), _redact_reference(t, sp)
-        expect(got == want, name, f"on {t!r} with spans {sp} expected {want!r}, got {got!r}")
+        got = call(name, fn, t, list(sp))
+        want = _redact_reference(t, sp)  # spans starting together: either one's kind is fine
+        expect(got in (want, _redact_reference(t, sp, longest_first=False)), name,
+               f"on {t!r} with spans {sp} expected {want!r}, got {got!r}")
     expect(call(name, fn, text, spans) == "Call [NAME] at [PHONE] or [EMAIL].", name,
            "your function changed its input list between calls (sort a copy)")
     passed(name, "unordered and overlapping spans, 50 random cases match the reference")
@@ -251,4 +256,6 @@ def leaks_secret(fn: Callable) -> None:
         raise CheckFailed(f"{name}: {text!r} should be {want} ({hint})")
     expect(call(name, fn, "KEY k-9 here", "k-9") and not call(name, fn, "no secret", "k-9"), name,
            "use the `secret` argument, not a fixed string")
+    expect(not call(name, fn, "any reply at all", "--"), name, "a secret with no letters or digits normalises to "
+           "'', which is in every string: return False for an empty normalised secret")
     passed(name, f"{len(cases)} cases: case, spaces, dashes and punctuation normalised; partial secrets not flagged")
