@@ -151,14 +151,17 @@ def rouge_l(fn: Callable) -> None:
                f"{p:.4f}, {r:.4f}")
         expect(abs(f - want.fmeasure) < 1e-9, name, f"on {c!r} vs {r_!r}: precision and recall right but f = "
                f"{f:.4f}, expected the harmonic mean {want.fmeasure:.4f} (0 when both are 0)")
-    passed(name, "equals rouge-score's ROUGE-L precision, recall and F on 151 pairs")
+    got = call(name, fn, [], ["a", "b"])
+    expect(isinstance(got, tuple) and all(float(x) == 0.0 for x in got), name,
+           f"an empty candidate shares nothing with the reference: return (0.0, 0.0, 0.0), got {got}")
+    passed(name, "equals rouge-score's ROUGE-L precision, recall and F on 151 pairs, and (0, 0, 0) when empty")
 
 
 # ------------------------------------------------------------------------------- exercise 3: Cohen's kappa
 
 
 def cohen_kappa(fn: Callable) -> None:
-    """Exercise 3: `fn(labels_a, labels_b)` is Cohen's kappa of two annotators' labels (any hashable labels)."""
+    """Exercise 4: `fn(labels_a, labels_b)` is Cohen's kappa of two annotators' labels (any hashable labels)."""
     from sklearn.metrics import cohen_kappa_score
 
     name = "cohen_kappa"
@@ -192,22 +195,30 @@ def cohen_kappa(fn: Callable) -> None:
 # ------------------------------------------------------------------------------- exercise 4: Bradley-Terry
 
 
-def _bt_reference(wins, iters: int = 5000):
+def _bt_reference(wins):
+    """The maximum-likelihood log-strengths, by direct numerical optimisation (not the MM iteration the exercise
+    uses): minimise -sum_ij w_ij log sigmoid(s_i - s_j) over s with s_0 fixed, then centre."""
     import numpy as np
+    from scipy.optimize import minimize
 
     w = np.asarray(wins, dtype=float)
-    n = w + w.T
-    p = np.ones(len(w))
-    for _ in range(iters):
-        denom = (n / (p[:, None] + p[None, :])).sum(1)
-        p = w.sum(1) / denom
-        p = p / np.exp(np.log(p).mean())
-    s = np.log(p)
+    k = len(w)
+
+    def nll(free):
+        s = np.concatenate([[0.0], free])
+        d = s[:, None] - s[None, :]
+        value = (w * np.logaddexp(0, -d)).sum()
+        g = w * (1 / (1 + np.exp(d)))          # d/d s_i of w_ij log(1 + e^-(s_i - s_j)) is -w_ij sigmoid(-d_ij)
+        grad = -g.sum(1) + g.sum(0)
+        return value, grad[1:]
+
+    res = minimize(nll, np.zeros(k - 1), jac=True, method="BFGS", options={"gtol": 1e-10, "maxiter": 1000})
+    s = np.concatenate([[0.0], res.x])
     return s - s.mean()
 
 
 def bradley_terry(fn: Callable) -> None:
-    """Exercise 4: `fn(wins)` fits Bradley-Terry strengths to a (K, K) matrix, wins[i, j] = times i beat j;
+    """Exercise 3: `fn(wins)` fits Bradley-Terry strengths to a (K, K) matrix, wins[i, j] = times i beat j;
     returns log-strengths (K,) with mean 0."""
     import numpy as np
 
