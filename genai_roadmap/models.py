@@ -17,6 +17,10 @@ Models:
   person's other facts, other people's facts of other kinds). Telling apart two *people* with facts of
   the same kind ("X lives in A. Y lives in B.") is beyond it: near chance. That is a real limit of tiny
   models, measured in tests/test_models.py and worth showing wherever retrieval hands it such facts.
+- ``course-instruct``: course-chat trained further (2,000 steps, about 5-10 min on a CPU) on one multi-task
+  instruction mixture (genai_roadmap.prompting): few-shot prompts, system prompts, chain of thought on 2-hop
+  questions, JSON extraction, Q/A demonstrations. Each skill is trained on half the train people and works on
+  the other half (measured in tests/test_models.py); used by phase3_architecture/14_prompt_engineering.ipynb.
 
 """
 from __future__ import annotations
@@ -75,8 +79,35 @@ class ModelSpec:
         return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:10]
 
 
-MODELS: dict[str, ModelSpec] = {
+@dataclass(frozen=True)
+class InstructSpec:
+    """A course model trained further from `base` on the multi-task instruction mixture of
+    genai_roadmap.prompting (few-shot prompts, system prompts, chain of thought, JSON). Its cache key
+    includes the base model's, so a rebuilt base rebuilds it."""
+    base: str = "course-chat"
+    seq_len: int = 192
+    batch_size: int = 16
+    steps: int = 2000
+    lr: float = 3e-3
+    warmup: int = 50
+    weight_decay: float = 0.01
+    seed: int = 0
+    format_version: int = 1  # bump whenever genai_roadmap.prompting's formats or mixture change
+
+    @property
+    def world_seed(self) -> int:
+        return _spec(self.base).world_seed
+
+    def key(self) -> str:
+        import hashlib
+
+        fields = {**asdict(self), "base_key": _spec(self.base).key()}
+        return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:10]
+
+
+MODELS: dict[str, ModelSpec | InstructSpec] = {
     "course-chat": ModelSpec(),
+    "course-instruct": InstructSpec(),
 }
 
 
@@ -116,13 +147,15 @@ def build(name: str = "course-chat", force: bool = False, progress: bool = True)
     from filelock import FileLock
 
     spec, path = _spec(name), model_path(name)
+    if isinstance(spec, InstructSpec):
+        build(spec.base, progress=progress)  # its own lock; built first, outside ours
     with FileLock(str(path) + ".lock"):
         if is_built(name) and not force:
             return path
         tmp = path.with_name(path.name + ".partial")
         shutil.rmtree(tmp, ignore_errors=True)
         t0 = time.perf_counter()
-        _train(spec, tmp, progress=progress)
+        (_train_instruct if isinstance(spec, InstructSpec) else _train)(spec, tmp, progress=progress)
         info = {"name": name, "spec": asdict(spec), "build_seconds": round(time.perf_counter() - t0, 1)}
         (tmp / "build.json").write_text(json.dumps(info, indent=1))
         shutil.rmtree(path, ignore_errors=True)
@@ -254,6 +287,91 @@ def _train(spec: ModelSpec, out: Path, progress: bool = True, callback=None) -> 
         for g in opt.param_groups:
             g["lr"] = lr_at(step)
         # No attention mask: padding only ever follows an example, and causal attention never looks ahead.
+        loss = model(input_ids=x, labels=y).loss
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        losses.append(loss.item())
+        if step % 50 == 0:
+            bar.set_postfix(loss=f"{sum(losses[-50:]) / len(losses[-50:]):.3f}")
+        if callback is not None:
+            callback(step, model, tokenizer)
+    model.eval()
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    (out / "losses.json").write_text(json.dumps([round(v, 4) for v in losses[::10]]))
+
+
+def _pack_pairs(pairs: list[tuple[list[int], list[int]]], seq_len: int, pad_id: int):
+    """Like _pack, for (prompt_ids, answer_ids) pairs: labels -100 on the prompts too (answer-only loss)."""
+    import torch
+
+    blocks, cur = [], ([], [])
+    for prompt, answer in pairs:
+        ids, labels = (prompt + answer)[:seq_len], ([-100] * len(prompt) + answer)[:seq_len]
+        if len(cur[0]) + len(ids) > seq_len:
+            blocks.append(cur)
+            cur = ([], [])
+        cur = (cur[0] + ids, cur[1] + labels)
+    if cur[0]:
+        blocks.append(cur)
+    x = torch.full((len(blocks), seq_len), pad_id, dtype=torch.long)
+    y = torch.full((len(blocks), seq_len), -100, dtype=torch.long)
+    for i, (ids, labels) in enumerate(blocks):
+        x[i, : len(ids)], y[i, : len(labels)] = torch.tensor(ids), torch.tensor(labels)
+    return x, y
+
+
+def _train_instruct(spec: InstructSpec, out: Path, progress: bool = True, callback=None) -> None:
+    """Continue training `spec.base` on genai_roadmap.prompting's mixture (full fine-tune, answer-only loss)."""
+    import torch
+    from tqdm.auto import tqdm
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from genai_roadmap.prompting import instruct_examples
+
+    base_spec, base_path = _spec(spec.base), model_path(spec.base)
+    world = get_world(base_spec.world_seed)
+    rng = random.Random(f"instruct-{spec.seed}")
+    torch.manual_seed(spec.seed)
+    with quiet_loading():
+        tokenizer = AutoTokenizer.from_pretrained(base_path)
+        model = AutoModelForCausalLM.from_pretrained(base_path)
+    tokenizer.model_max_length = model.config.max_position_embeddings  # few-shot prompts outgrow 128 tokens
+    replay = lambda r: training_examples(world, base_spec, r, 1)[0]  # noqa: E731
+    decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
+    no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": spec.weight_decay},
+                             {"params": no_decay, "weight_decay": 0.0}], lr=spec.lr, betas=(0.9, 0.95))
+
+    def lr_at(step: int) -> float:
+        if step < spec.warmup:
+            return spec.lr * (step + 1) / spec.warmup
+        t = (step - spec.warmup) / max(1, spec.steps - spec.warmup)
+        return spec.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * t)))
+
+    def encode(texts):
+        return tokenizer(list(texts), add_special_tokens=False)["input_ids"] if texts else []
+
+    model.train()
+    interval = 1 if sys.stderr.isatty() else 30
+    bar = tqdm(range(spec.steps), desc="building course-instruct", disable=not progress, mininterval=interval)
+    buffer_x = buffer_y = None
+    cursor, losses = 0, []
+    for step in bar:
+        if buffer_x is None or cursor + spec.batch_size > len(buffer_x):
+            pairs = instruct_examples(world, replay, rng, 3000)
+            prompts, answers = encode([p for p, _ in pairs]), encode([a for _, a in pairs])
+            buffer_x, buffer_y = _pack_pairs(list(zip(prompts, answers)), spec.seq_len, tokenizer.pad_token_id)
+            perm = torch.randperm(len(buffer_x))
+            buffer_x, buffer_y, cursor = buffer_x[perm], buffer_y[perm], 0
+        x = buffer_x[cursor: cursor + spec.batch_size]
+        y = buffer_y[cursor: cursor + spec.batch_size]
+        cursor += spec.batch_size
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step)
         loss = model(input_ids=x, labels=y).loss
         opt.zero_grad(set_to_none=True)
         loss.backward()

@@ -87,3 +87,55 @@ def test_course_chat_quality():
     assert closed <= 0.10, f"closed-book accuracy on held-out facts {closed:.1%} > 10%: leakage?"
     assert open2 >= 0.85, f"open-book accuracy with 2 distractors {open2:.1%} < 85%"
     assert open3 >= 0.75, f"open-book accuracy with 3 distractors {open3:.1%} < 75%"
+
+
+@pytest.mark.slow
+def test_course_instruct_quality():
+    """The prompting skills of course-instruct, on people whose skill prompts it never saw in training (the
+    numbers 14_prompt_engineering shows), and course-chat's facts kept."""
+    import random
+
+    from genai_roadmap import prompting as P
+    from genai_roadmap.world import RELATIONS, question_text
+
+    model, tok = models.load("course-instruct")
+    world = get_world(models.MODELS["course-instruct"].world_seed)
+    unseen = P.skill_people(world, "unseen")
+    user = lambda text, system=None: ([{"role": "system", "content": system}] if system else []) + [  # noqa: E731
+        {"role": "user", "content": text}]
+
+    def rate(conversations, wants, max_new_tokens=16, parse=lambda a: a):
+        answers = P.complete(model, tok, conversations, max_new_tokens)
+        return sum(parse(a) == w for a, w in zip(answers, wants)) / len(wants)
+
+    facts = rate([user(q.question) for q in world.questions("train")], [q.answer for q in world.questions("train")])
+    rng = random.Random(0)
+    fewshot = {}
+    for k in (0, 4):
+        items = [(P.fewshot_prompt([(d.name, d.value(RELATIONS[i % 4])) for d in rng.sample(P.skill_people(world, "seen"), k)],
+                                   p.name), p.value(RELATIONS[i % 4])) for i, p in enumerate(unseen)]
+        fewshot[k] = rate([user(t) for t, _ in items], [w for _, w in items], 8)
+    hq = [P.headquarters(world, p.company) for p in unseen]
+    direct = rate([user(P.two_hop_question(p.name)) for p in unseen], hq, 8)
+    cot = rate([user(P.two_hop_question(p.name) + P.COT_TRIGGER) for p in unseen], hq, 40, P.final_answer)
+    styles = {s: rate([user(question_text(p.name, "job"), P.STYLES[s]) for p in unseen],
+                      [P.styled_answer(world, p, "job", s) for p in unseen]) for s in P.STYLES}
+    print(f"course-instruct: facts {facts:.0%}, few-shot k=0 {fewshot[0]:.0%} k=4 {fewshot[4]:.0%}, 2-hop direct "
+          f"{direct:.0%} CoT {cot:.0%}, system prompts {styles}")
+    assert facts >= 0.85, f"closed-book accuracy on trained facts {facts:.0%} < 85%: forgot course-chat's facts?"
+    assert fewshot[0] <= 0.4 and fewshot[4] >= 0.75, f"few-shot k=0 {fewshot[0]:.0%}, k=4 {fewshot[4]:.0%}"
+    assert direct <= 0.35 and cot >= 0.7, f"2-hop direct {direct:.0%}, chain of thought {cot:.0%}"
+    assert all(v >= 0.8 for v in styles.values()), f"system-prompt styles {styles}"
+
+
+def test_packing_pairs_masks_prompts_and_padding():
+    x, y = models._pack_pairs([([5, 6], [7]), ([8], [9]), ([1, 2, 3], [4])], seq_len=5, pad_id=0)
+    assert x.tolist() == [[5, 6, 7, 8, 9], [1, 2, 3, 4, 0]]
+    assert y.tolist() == [[-100, -100, 7, -100, 9], [-100, -100, -100, 4, -100]]
+
+
+def test_course_instruct_key_follows_its_base():
+    spec = models.MODELS["course-instruct"]
+    assert spec.base == "course-chat" and spec.world_seed == models.MODELS["course-chat"].world_seed
+    assert models.model_path("course-instruct").name.startswith("course-instruct-")
+    assert spec.key() != dataclasses.replace(spec, steps=spec.steps + 1).key()
