@@ -18,7 +18,10 @@ From the command line::
     python -m genai_roadmap.serve --model course-chat --port 8000
 
 Endpoints: ``GET /v1/models``, ``POST /v1/chat/completions`` (messages through the tokenizer's chat
-template; ``temperature``, ``top_p``, ``max_tokens``, ``stop``, ``n``, ``seed``, ``stream``) and
+template; ``temperature``, ``top_p``, ``max_tokens``, ``stop``, ``n``, ``seed``, ``stream``; ``tools`` with
+``tool_choice`` "auto" or "none", assistant ``tool_calls`` and ``tool`` messages: the tools go to the chat
+template, and ``<tool_call>...</tool_call>`` in the generated text comes back as ``message.tool_calls`` with
+finish_reason "tool_calls", like vLLM's ``hermes`` tool parser) and
 ``POST /v1/completions``, plus ``GET /health``. Bad requests get a 4xx answer in OpenAI's error shape
 (``{"error": {"message", "type", "param", "code"}}``) and the server keeps serving. It binds to
 127.0.0.1 only: it is a teaching server with no authentication, never to be exposed on a network.
@@ -27,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import socket
 import threading
 import time
@@ -61,10 +65,36 @@ class TextPart(BaseModel):
     text: str
 
 
+class FunctionCall(BaseModel):
+    name: str
+    arguments: str  # a JSON string, as OpenAI sends it (it may be invalid JSON: the model wrote it)
+
+
+class ToolCall(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    id: str
+    type: Literal["function"] = "function"
+    function: FunctionCall
+
+
+class FunctionSpec(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    name: str = Field(pattern=r"^[a-zA-Z0-9_-]{1,64}$")
+    description: str | None = None
+    parameters: dict = Field(default_factory=lambda: {"type": "object", "properties": {}})
+
+
+class ToolSpec(BaseModel):
+    type: Literal["function"]
+    function: FunctionSpec
+
+
 class ChatMessage(BaseModel):
     model_config = ConfigDict(extra="allow")
     role: Literal["system", "developer", "user", "assistant", "tool"]
     content: Union[str, list[TextPart], None] = None
+    tool_calls: list[ToolCall] | None = None  # assistant messages: the calls it made
+    tool_call_id: str | None = None  # tool messages: which call this answers
 
     def text(self) -> str:
         if self.content is None:
@@ -72,6 +102,23 @@ class ChatMessage(BaseModel):
         if isinstance(self.content, str):
             return self.content
         return "".join(part.text for part in self.content)
+
+    def for_template(self) -> dict:
+        """The message as chat templates expect it: arguments parsed to a dict when they are valid JSON."""
+        out = {"role": "system" if self.role == "developer" else self.role, "content": self.text()}
+        if self.tool_calls:
+            calls = []
+            for c in self.tool_calls:
+                try:
+                    arguments = json.loads(c.function.arguments)
+                except json.JSONDecodeError:
+                    arguments = c.function.arguments
+                calls.append({"id": c.id, "type": "function",
+                              "function": {"name": c.function.name, "arguments": arguments}})
+            out["tool_calls"] = calls
+        if self.tool_call_id is not None:
+            out["tool_call_id"] = self.tool_call_id
+        return out
 
 
 class _Sampling(BaseModel):
@@ -103,6 +150,26 @@ class _Sampling(BaseModel):
 class ChatRequest(_Sampling):
     messages: list[ChatMessage] = Field(min_length=1)
     max_completion_tokens: int | None = Field(None, ge=1)
+    tools: list[ToolSpec] | None = None
+    tool_choice: Union[Literal["none", "auto", "required"], dict, None] = None
+    parallel_tool_calls: bool | None = None
+
+    @field_validator("messages")
+    @classmethod
+    def _tool_messages(cls, v):
+        for i, m in enumerate(v):
+            if m.role == "tool" and not m.tool_call_id:
+                raise ValueError(f"messages[{i}] has role 'tool' but no tool_call_id: say which call it answers")
+        return v
+
+    def tools_on(self) -> bool:
+        """Whether the model is shown the tools (and its tool calls are parsed): tools given, tool_choice not "none"."""
+        if isinstance(self.tool_choice, dict) or self.tool_choice == "required":
+            raise APIError(400, "tool_choice 'required' or a named function is not supported by this server (it has "
+                           "no constrained decoding); use 'auto' or 'none'", param="tool_choice")
+        if self.tool_choice is not None and not self.tools and self.tool_choice != "none":
+            raise APIError(400, "tool_choice is only allowed when tools are given", param="tool_choice")
+        return bool(self.tools) and self.tool_choice != "none"
 
 
 class CompletionRequest(_Sampling):
@@ -256,15 +323,59 @@ def generate_stream(served: ServedModel, prompt_ids: list[int], max_tokens: int,
     yield "", Generation(text, len(prompt_ids), len(generated), finish)
 
 
+# ------------------------------------------------------------------------------------- tool calls
+TOOL_CALL = re.compile(r"<tool_call>(.*?)(?:</tool_call>|$)", re.S)
+
+
+def extract_tool_calls(text: str, make_id=None) -> tuple[str | None, list[dict]]:
+    """Split generated text into (content, tool_calls), as vLLM's ``hermes`` tool parser does.
+
+    Each ``<tool_call>{"name": ..., "arguments": {...}}</tool_call>`` (an unclosed one at the end too) becomes
+    ``{"id", "type": "function", "function": {"name", "arguments": "<JSON string>"}}``. Arguments stay a
+    string, as in OpenAI's API, and are passed on even when they are not valid JSON: the client validates
+    them and can tell the model what was wrong. A block with no readable name stays in the content.
+    Content is the text outside the blocks, or None when only calls were generated.
+    """
+    make_id = make_id or (lambda: f"call_{uuid.uuid4().hex[:24]}")
+    calls, kept = [], []
+    last = 0
+    for m in TOOL_CALL.finditer(text):
+        body = m.group(1).strip()
+        try:
+            obj = json.loads(body)
+            name = obj.get("name") if isinstance(obj, dict) else None
+            arguments = json.dumps(obj.get("arguments", {}), ensure_ascii=False) if name is not None else None
+        except json.JSONDecodeError:
+            found = re.search(r'"name"\s*:\s*"([^"]*)"', body)
+            name = found[1] if found else None
+            found = re.search(r'"arguments"\s*:\s*(.*?)\}?\s*$', body, re.S)
+            arguments = found[1] if found else ""
+        if not isinstance(name, str):
+            continue  # not a call we can route: leave it in the content
+        kept.append(text[last:m.start()])
+        last = m.end()
+        calls.append({"id": make_id(), "type": "function", "function": {"name": name, "arguments": arguments}})
+    if not calls:
+        return text, []
+    content = ("".join(kept) + text[last:]).strip()
+    return content or None, calls
+
+
 # -------------------------------------------------------------------------------------------- app
 def _chat_prompt_ids(served: ServedModel, req: ChatRequest) -> list[int]:
     tokenizer = served.tokenizer
     if not getattr(tokenizer, "chat_template", None):
         raise APIError(400, f"model `{served.id}` has no chat template; use /v1/completions with a plain prompt",
                        param="messages")
-    messages = [{"role": "system" if m.role == "developer" else m.role, "content": m.text()} for m in req.messages]
+    messages = [m.for_template() for m in req.messages]
+    tools = None
+    if req.tools_on():
+        if "tools" not in tokenizer.chat_template:
+            raise APIError(400, f"the chat template of `{served.id}` does not render tools, so the model cannot "
+                           "call them; serve a model whose template does (see genai_roadmap.agents)", param="tools")
+        tools = [t.model_dump(exclude_none=True) for t in req.tools]
     try:
-        text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        text = tokenizer.apply_chat_template(messages, tools=tools, tokenize=False, add_generation_prompt=True)
     except Exception as e:  # a template that rejects this conversation (e.g. roles out of order)
         raise APIError(400, f"the chat template of `{served.id}` rejected these messages: {e}",
                        param="messages") from None
@@ -389,6 +500,8 @@ def create_app(models: ModelsArg = "course-chat"):
                             if req.max_completion_tokens is not None else (req.max_tokens, "max_tokens"))
         max_tokens = _budget(m, len(prompt_ids), requested, param)
         cid, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
+        if req.stream and req.tools_on():
+            return sse_tools(m, req, prompt_ids, max_tokens, cid, created)
         if req.stream:
             def chunk(i, delta, finish, first=False, usage_=None):
                 if usage_ is not None:
@@ -399,10 +512,42 @@ def create_app(models: ModelsArg = "course-chat"):
                         "choices": [{"index": i, "delta": d, "logprobs": None, "finish_reason": finish}]}
             return sse(m, req, prompt_ids, max_tokens, chunk)
         gens = complete(m, req, prompt_ids, max_tokens)
+        choices = [chat_choice(i, g, req.tools_on()) for i, g in enumerate(gens)]
         return {"id": cid, "object": "chat.completion", "created": created, "model": m.id,
-                "choices": [{"index": i, "message": {"role": "assistant", "content": g.text},
-                             "logprobs": None, "finish_reason": g.finish_reason} for i, g in enumerate(gens)],
-                "usage": usage(gens, len(prompt_ids))}
+                "choices": choices, "usage": usage(gens, len(prompt_ids))}
+
+    def chat_choice(i: int, g: Generation, tools_on: bool) -> dict:
+        content, calls = extract_tool_calls(g.text) if tools_on else (g.text, [])
+        message = {"role": "assistant", "content": content}
+        if calls:
+            message["tool_calls"] = calls
+        return {"index": i, "message": message, "logprobs": None,
+                "finish_reason": "tool_calls" if calls else g.finish_reason}
+
+    def sse_tools(m: ServedModel, req: ChatRequest, prompt_ids: list[int], max_tokens: int, cid: str,
+                  created: int) -> StreamingResponse:
+        """Streaming with tools: the text is generated whole, then sent as content and tool_calls deltas."""
+        def chunk(i, delta, finish=None):
+            return {"id": cid, "object": "chat.completion.chunk", "created": created, "model": m.id,
+                    "choices": [{"index": i, "delta": delta, "logprobs": None, "finish_reason": finish}]}
+
+        def events():
+            gens = complete(m, req, prompt_ids, max_tokens)
+            for i, g in enumerate(gens):
+                choice = chat_choice(i, g, True)
+                yield f"data: {json.dumps(chunk(i, {'role': 'assistant', 'content': ''}))}\n\n"
+                if choice["message"]["content"]:
+                    yield f"data: {json.dumps(chunk(i, {'content': choice['message']['content']}))}\n\n"
+                for k, call in enumerate(choice["message"].get("tool_calls", [])):
+                    yield f"data: {json.dumps(chunk(i, {'tool_calls': [dict(call, index=k)]}))}\n\n"
+                yield f"data: {json.dumps(chunk(i, {}, choice['finish_reason']))}\n\n"
+            if (req.stream_options or {}).get("include_usage"):
+                body = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": m.id,
+                        "choices": [], "usage": usage(gens, len(prompt_ids))}
+                yield f"data: {json.dumps(body)}\n\n"
+            yield "data: [DONE]\n\n"
+
+        return StreamingResponse(events(), media_type="text/event-stream")
 
     @app.post("/v1/completions")
     def completions(req: CompletionRequest):

@@ -274,3 +274,177 @@ def test_command_line_rejects_an_unknown_model():
     out = subprocess.run([sys.executable, "-m", "genai_roadmap.serve", "--model", "nope"], capture_output=True,
                          text=True, timeout=120)
     assert out.returncode == 2 and "cannot serve 'nope'" in out.stderr
+
+
+# ------------------------------------------------------------------------------------ tool calling
+class ScriptedLM:
+    """A stand-in causal LM that writes a fixed text, chosen by a substring of its prompt (else `default`).
+
+    Enough of a model for the server: config, generation_config, device, and forward(input_ids, cache).
+    """
+
+    def __init__(self, tokenizer, scripts: dict[str, str], default: str = "I cannot help."):
+        import types
+
+        import torch
+
+        self.tokenizer, self.scripts, self.default = tokenizer, scripts, default
+        self.config = types.SimpleNamespace(max_position_embeddings=512)
+        self.generation_config = types.SimpleNamespace(eos_token_id=tokenizer.eos_token_id)
+        self.device = torch.device("cpu")
+        self.prompts: list[str] = []
+
+    def eval(self):
+        return self
+
+    def forward(self, input_ids, use_cache=True, past_key_values=None):
+        import types
+
+        import torch
+
+        if past_key_values is None:  # the prompt: choose the script
+            prompt = self.tokenizer.decode(input_ids[0], skip_special_tokens=False)
+            self.prompts.append(prompt)
+            text = next((t for key, t in self.scripts.items() if key in prompt), self.default)
+            script = self.tokenizer(text, add_special_tokens=False)["input_ids"] + [self.tokenizer.eos_token_id]
+            state = {"script": script, "step": 0}
+        else:
+            state = past_key_values
+        logits = torch.full((1, input_ids.shape[1], len(self.tokenizer)), -1e9)
+        logits[0, -1, state["script"][min(state["step"], len(state["script"]) - 1)]] = 0.0
+        state = dict(state, step=state["step"] + 1)
+        return types.SimpleNamespace(logits=logits, past_key_values=state)
+
+    __call__ = forward
+
+
+LOOKUP = {"type": "function", "function": {
+    "name": "lookup", "description": "Look up one fact about a person.",
+    "parameters": {"type": "object", "required": ["person", "relation"], "properties": {
+        "person": {"type": "string"}, "relation": {"type": "string", "enum": ["city", "job", "company", "hobby"]}}}}}
+CALL_TEXT = 'I need the city.<tool_call>{"name": "lookup", "arguments": {"person": "Ada", "relation": "city"}}</tool_call>'
+
+
+@pytest.fixture(scope="module")
+def tool_server(course):
+    import copy
+
+    from genai_roadmap.agents import add_tool_tokens
+
+    tokenizer = copy.deepcopy(course[1])
+    add_tool_tokens(None, tokenizer)
+    lm = ScriptedLM(tokenizer, {
+        "<|tool|>Quenford<|end|>": "Quenford",                    # after the tool result: the answer
+        "bad json": '<tool_call>{"name": "lookup", "arguments": {"person": "Ada}</tool_call>',
+        "two calls": '<tool_call>{"name": "lookup", "arguments": {"person": "A", "relation": "city"}}</tool_call>'
+                     '<tool_call>{"name": "lookup", "arguments": {"person": "B", "relation": "job"}}</tool_call>',
+        "<tools>lookup(person, relation)</tools>": CALL_TEXT,      # the tools were rendered: a call
+    }, default=CALL_TEXT)  # the first key found in the prompt decides
+    with serve({"agent": (lm, tokenizer), MODEL: course}) as s:
+        yield s, lm
+
+
+def test_tools_reach_the_template_and_tool_calls_come_back(tool_server):
+    server, lm = tool_server
+    client = server.client(max_retries=0)
+    reply = client.chat.completions.create(model="agent", messages=user("Which city is home to Ada?"),
+                                           tools=[LOOKUP], temperature=0)
+    assert "<tools>lookup(person, relation)</tools>" in lm.prompts[-1]
+    choice = reply.choices[0]
+    assert choice.finish_reason == "tool_calls"
+    assert choice.message.content == "I need the city."
+    (call,) = choice.message.tool_calls
+    assert call.type == "function" and call.id.startswith("call_") and call.function.name == "lookup"
+    assert json.loads(call.function.arguments) == {"person": "Ada", "relation": "city"}
+
+
+def test_tool_results_go_back_to_the_model(tool_server):
+    server, lm = tool_server
+    client = server.client(max_retries=0)
+    first = client.chat.completions.create(model="agent", messages=user("Which city is home to Ada?"),
+                                           tools=[LOOKUP], temperature=0).choices[0].message
+    messages = user("Which city is home to Ada?") + [
+        first.model_dump(exclude_none=True),
+        {"role": "tool", "tool_call_id": first.tool_calls[0].id, "content": "Quenford"}]
+    reply = client.chat.completions.create(model="agent", messages=messages, tools=[LOOKUP], temperature=0)
+    prompt = lm.prompts[-1]
+    assert ('<tool_call>{"name": "lookup", "arguments": {"person": "Ada", "relation": "city"}}</tool_call><|end|>'
+            '<|tool|>Quenford<|end|><|assistant|>') in prompt
+    assert reply.choices[0].message.content == "Quenford" and reply.choices[0].finish_reason == "stop"
+    assert reply.choices[0].message.tool_calls is None
+
+
+def test_tool_choice_none_hides_the_tools_and_parses_nothing(tool_server):
+    server, lm = tool_server
+    reply = server.client(max_retries=0).chat.completions.create(
+        model="agent", messages=user("Which city is home to Ada?"), tools=[LOOKUP], tool_choice="none", temperature=0)
+    assert "<tools>" not in lm.prompts[-1]
+    assert reply.choices[0].finish_reason == "stop" and reply.choices[0].message.tool_calls is None
+    assert "<tool_call>" in reply.choices[0].message.content  # the text as generated, unparsed
+
+
+def test_parallel_calls_and_invalid_json_arguments(tool_server):
+    server, _ = tool_server
+    client = server.client(max_retries=0)
+    calls = client.chat.completions.create(model="agent", messages=user("two calls"), tools=[LOOKUP],
+                                           temperature=0).choices[0].message.tool_calls
+    assert [json.loads(c.function.arguments)["person"] for c in calls] == ["A", "B"]
+    assert len({c.id for c in calls}) == 2
+    reply = client.chat.completions.create(model="agent", messages=user("bad json"), tools=[LOOKUP], temperature=0)
+    (call,) = reply.choices[0].message.tool_calls  # passed on as written: the client validates and can say why
+    assert call.function.name == "lookup" and reply.choices[0].finish_reason == "tool_calls"
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(call.function.arguments)
+
+
+def test_streaming_with_tools_sends_tool_call_deltas(tool_server):
+    server, _ = tool_server
+    chunks = list(server.client(max_retries=0).chat.completions.create(
+        model="agent", messages=user("Which city is home to Ada?"), tools=[LOOKUP], temperature=0, stream=True,
+        stream_options={"include_usage": True}))
+    deltas = [c.choices[0].delta for c in chunks if c.choices]
+    assert deltas[0].role == "assistant"
+    assert "".join(d.content or "" for d in deltas) == "I need the city."
+    (call,) = [tc for d in deltas for tc in (d.tool_calls or [])]
+    assert call.index == 0 and call.function.name == "lookup"
+    assert json.loads(call.function.arguments) == {"person": "Ada", "relation": "city"}
+    assert [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason] == ["tool_calls"]
+    assert chunks[-1].usage.completion_tokens > 0
+
+
+BAD_TOOLS = {
+    "tool message without tool_call_id": dict(messages=user("hi") + [{"role": "tool", "content": "x"}]),
+    "tool_choice required": dict(tools=[LOOKUP], tool_choice="required"),
+    "a named tool_choice": dict(tools=[LOOKUP], tool_choice={"type": "function", "function": {"name": "lookup"}}),
+    "tool_choice without tools": dict(tool_choice="auto"),
+    "a tool that is not a function": dict(tools=[{"type": "retrieval"}]),
+    "a tool name with spaces": dict(tools=[{"type": "function", "function": {"name": "look up"}}]),
+    "tools for a template that cannot show them": dict(model=MODEL, tools=[LOOKUP]),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_TOOLS), ids=list(BAD_TOOLS))
+def test_bad_tool_requests_get_openai_errors(tool_server, case):
+    server, _ = tool_server
+    client = server.client(max_retries=0)
+    kwargs = dict(model="agent", messages=user("hi"), max_tokens=4) | BAD_TOOLS[case]
+    with pytest.raises(openai.BadRequestError) as info:
+        client.chat.completions.create(**kwargs)
+    assert info.value.body["message"] and info.value.body["type"] == "invalid_request_error"
+    reply = client.chat.completions.create(model="agent", messages=user("Hello"), max_tokens=2, temperature=0)
+    assert reply.choices[0].finish_reason in ("stop", "length", "tool_calls")
+
+
+def test_extract_tool_calls_like_the_hermes_parser():
+    from genai_roadmap.serve import extract_tool_calls
+
+    ids = iter(["a", "b"])
+    content, calls = extract_tool_calls('Thinking.<tool_call>{"name": "f", "arguments": {"x": 1}}</tool_call>'
+                                        '<tool_call>{"name": "g", "arguments": {}}', make_id=lambda: next(ids))
+    assert content == "Thinking."
+    assert calls == [{"id": "a", "type": "function", "function": {"name": "f", "arguments": '{"x": 1}'}},
+                     {"id": "b", "type": "function", "function": {"name": "g", "arguments": "{}"}}]
+    assert extract_tool_calls("Quenford") == ("Quenford", [])
+    assert extract_tool_calls("<tool_call>not a call</tool_call>") == ("<tool_call>not a call</tool_call>", [])
+    content, calls = extract_tool_calls('<tool_call>{"name": "f", "arguments": {"x": "unterminated}</tool_call>')
+    assert content is None and calls[0]["function"] == {"name": "f", "arguments": '{"x": "unterminated'}
