@@ -44,13 +44,15 @@ def test_content_hash_bugs(bad, message):
 
 
 # ------------------------------------------------------------------ sample_size
-def sample_size(p_a, p_b, alpha=0.05, power=0.8, z_alpha=None, power_term=True, rounding=math.ceil, per_arm=True):
+def sample_size(p_a, p_b, alpha=0.05, power=0.8, z_alpha=None, power_term=True, rounding=math.ceil, per_arm=True,
+                pooled=True, extra=0):
     z_a = norm.ppf(1 - alpha / 2) if z_alpha is None else z_alpha(alpha)
     z_b = norm.ppf(power) if power_term else 0.0
     p_bar = (p_a + p_b) / 2
-    n = (z_a * math.sqrt(2 * p_bar * (1 - p_bar)) + z_b * math.sqrt(p_a * (1 - p_a) + p_b * (1 - p_b))) ** 2
+    unpooled = math.sqrt(p_a * (1 - p_a) + p_b * (1 - p_b))
+    n = (z_a * (math.sqrt(2 * p_bar * (1 - p_bar)) if pooled else unpooled) + z_b * unpooled) ** 2
     n = n / (p_a - p_b) ** 2
-    return int(rounding(n if per_arm else 2 * n))
+    return int(rounding(n if per_arm else 2 * n)) + extra
 
 
 def test_sample_size_correct(capsys):
@@ -58,11 +60,18 @@ def test_sample_size_correct(capsys):
     assert "388 per arm" in capsys.readouterr().out
 
 
+def test_sample_size_unpooled_is_385():
+    assert sample_size(0.5, 0.6, pooled=False) == 385 and sample_size(0.5, 0.6) == 388
+
+
 @pytest.mark.parametrize("bad, message", [
     (stub, "not implemented"),
     (lambda a, b, al, pw: sample_size(a, b, al, pw, z_alpha=lambda x: norm.ppf(1 - x)), "one-sided"),
     (lambda a, b, al, pw: sample_size(a, b, al, pw, power_term=False), "power term is missing"),
-    (lambda a, b, al, pw: sample_size(a, b, al, pw, rounding=math.floor), "round"),
+    (lambda a, b, al, pw: sample_size(a, b, al, pw, rounding=math.floor), "one short: round"),
+    (lambda a, b, al, pw: sample_size(a, b, al, pw, rounding=round), "one short: round"),
+    (lambda a, b, al, pw: sample_size(a, b, al, pw, extra=1), "one too many"),
+    (lambda a, b, al, pw: sample_size(a, b, al, pw, pooled=False), "unpooled textbook variant"),
     (lambda a, b, al, pw: sample_size(a, b, al, pw, per_arm=False), "per arm"),
     (lambda a, b, al, pw: float(sample_size(a, b, al, pw)), "return an int"),
 ])
@@ -103,7 +112,7 @@ def test_ztest_bugs(bad, message):
 
 
 # ------------------------------------------------------------------ mmd2_unbiased
-def mmd2(K, m, biased=False, cross=2.0, denominator="m(m-1)", swap=False):
+def mmd2(K, m, biased=False, cross=2.0, denominator="m(m-1)", swap=False, unit_diagonal=False):
     K = np.asarray(K, dtype=np.float64)
     n = len(K) - m
     if swap:
@@ -114,7 +123,8 @@ def mmd2(K, m, biased=False, cross=2.0, denominator="m(m-1)", swap=False):
     if biased:
         return Kxx.mean() + Kyy.mean() - cross * Kxy.mean()
     dx, dy = (m * (m - 1), n * (n - 1)) if denominator == "m(m-1)" else (m * m, n * n)
-    return (Kxx.sum() - np.trace(Kxx)) / dx + (Kyy.sum() - np.trace(Kyy)) / dy - cross * Kxy.mean()
+    tx, ty = (m, n) if unit_diagonal else (np.trace(Kxx), np.trace(Kyy))   # the bug: assumes k(x, x) = 1
+    return (Kxx.sum() - tx) / dx + (Kyy.sum() - ty) / dy - cross * Kxy.mean()
 
 
 def test_mmd2_correct(capsys):
@@ -128,6 +138,7 @@ def test_mmd2_correct(capsys):
     (lambda K, m: mmd2(K, m, cross=1.0), "counted twice"),
     (lambda K, m: mmd2(K, m, denominator="m^2"), r"m \(m - 1\)"),
     (lambda K, m: mmd2(K, m, swap=True), "swapped"),
+    (lambda K, m: mmd2(K, m, unit_diagonal=True), "np.trace"),
     (lambda K, m: -mmd2(K, m), "expected"),
 ])
 def test_mmd2_bugs(bad, message):

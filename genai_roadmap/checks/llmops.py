@@ -102,6 +102,10 @@ def _sample_size_variants(p_a, p_b, alpha, power):
         "divided by the difference, not its square": (z_a2 * pooled + z_b * unpooled) ** 2 / abs(p_a - p_b),
         "z_power taken at 1 - power (norm.ppf(0.2) < 0): it is norm.ppf(power)":
             (z_a2 * pooled + norm.ppf(1 - power) * unpooled) ** 2 / d2,
+        "that is the unpooled textbook variant (z_(1-alpha/2) + z_power)^2 (p_a q_a + p_b q_b) / delta^2 (385 for "
+        "0.5 vs 0.6): this exercise's formula puts the pooled variance under the first term, "
+        "z_(1-alpha/2) sqrt(2 p_bar q_bar), since the threshold is set under 'no difference'":
+            (z_a2 + z_b) ** 2 * (p_a * (1 - p_a) + p_b * (1 - p_b)) / d2,
     }
 
 
@@ -124,9 +128,13 @@ def sample_size(fn: Callable) -> None:
             if got in (math.ceil(wrong), round(wrong), math.floor(wrong)) and abs(wrong - want) > 1:
                 raise CheckFailed(f"{name}({p_a}, {p_b}, alpha={alpha}, power={power}): {bug} (got {got}, "
                                   f"expected {want})")
-        if got == math.ceil(want - 1) or abs(got - want) <= 1:
-            raise CheckFailed(f"{name}({p_a}, {p_b}, alpha={alpha}, power={power}): got {got}, expected {want}: "
-                              "round *up* (math.ceil): a fraction of a user short is underpowered")
+        where = f"{name}({p_a}, {p_b}, alpha={alpha}, power={power}): got {got}, expected {want}"
+        if got == want - 1:
+            raise CheckFailed(f"{where}: one short: round *up* (math.ceil), since a fraction of a user short is "
+                              "underpowered; and take the z-values from norm.ppf, not rounded to 1.96 and 0.84")
+        if got == want + 1:
+            raise CheckFailed(f"{where}: one too many: return math.ceil of the formula itself (not ceil + 1, "
+                              "nor int(...) + 1, which is one too many when the formula is a whole number)")
         raise CheckFailed(f"{name}({p_a}, {p_b}, alpha={alpha}, power={power}): got {got}, expected {want}; "
                           "hand-worked: 0.5 vs 0.6 at alpha 0.05, power 0.8 needs 388 per arm")
     # the number means what it says: simulated experiments of that size reach the power
@@ -211,8 +219,11 @@ def _mmd2_variants(K, m):
     off_x = (Kxx.sum() - np.trace(Kxx)) / (m * (m - 1))
     off_y = (Kyy.sum() - np.trace(Kyy)) / (n * (n - 1))
     return {
-        "that is the biased estimate (the diagonal k(x, x) = 1 is included): leave out i = j in the X-X and "
+        "that is the biased estimate (the diagonal k(x, x) is included): leave out i = j in the X-X and "
         "Y-Y means, dividing by m (m - 1)": Kxx.mean() + Kyy.mean() - 2 * Kxy.mean(),
+        "the diagonal is removed as m (or n), which is right only when every k(x, x) = 1: subtract "
+        "np.trace(Kxx) (a linear or unnormalised kernel has other values on its diagonal)":
+            (Kxx.sum() - m) / (m * (m - 1)) + (Kyy.sum() - n) / (n * (n - 1)) - 2 * Kxy.mean(),
         "the cross term should be counted twice: - 2 * mean(K_xy)": off_x + off_y - Kxy.mean(),
         "the diagonal is removed but the sum still divided by m^2: divide by m (m - 1)":
             (Kxx.sum() - np.trace(Kxx)) / m ** 2 + (Kyy.sum() - np.trace(Kyy)) / n ** 2 - 2 * Kxy.mean(),
@@ -240,6 +251,8 @@ def mmd2_unbiased(fn: Callable) -> None:
         Z = np.vstack([rng.normal(size=(m, 5)), rng.normal(size=(n, 5)) + shift])
         D = ((Z[:, None] - Z[None]) ** 2).sum(-1)
         cases.append((np.exp(-D / np.median(D[D > 0])), m))
+    Z = np.vstack([rng.normal(size=(20, 4)), rng.normal(size=(15, 4)) + 0.5])
+    cases.append((Z @ Z.T, 20))                # a linear kernel: k(x, x) = |x|^2, not 1 on the diagonal
     for K, m in cases:
         got = float(call(name, fn, K.copy(), m))
         want = reference_mmd2(K, m)
@@ -258,5 +271,5 @@ def mmd2_unbiased(fn: Callable) -> None:
         null.append(float(call(name, fn, np.exp(-D / 6.0), 12)))
     expect(abs(np.mean(null)) < 3 * np.std(null) / math.sqrt(len(null)) + 1e-3, name,
            f"the mean estimate under no shift is {np.mean(null):.4f}, not ~0: the estimator is biased")
-    passed(name, f"matches the unbiased estimator on 4 kernel matrices (hand-worked 0.8 + 0.6 - 2·0.5 = "
-                 f"{reference_mmd2(hand, 2):.1f}), ~0 on average without a shift")
+    passed(name, f"matches the unbiased estimator on 5 kernel matrices, RBF and linear (hand-worked "
+                 f"0.8 + 0.6 - 2·0.5 = {reference_mmd2(hand, 2):.1f}), ~0 on average without a shift")
