@@ -23,9 +23,9 @@ from genai_roadmap.models import CHAT_TEMPLATE
 
 TOOL_ROLE = "<|tool|>"
 TOOL_CALL_TOKENS = ("<tool_call>", "</tool_call>")
-# course-chat's BPE learned prose, and spells JSON out a character at a time (55 tokens for one call); the
-# tokenizers of real models learned merges for JSON from code. These pieces of the Hermes call format make
-# a call about 25 tokens.
+# course-chat's BPE learned prose, and spells JSON out a character at a time (70 tokens for one lookup call);
+# the tokenizers of real models learned merges for JSON from code. These pieces of the Hermes call format
+# make that call 23 tokens.
 JSON_TOKENS = ('{"name": "', '", "arguments": {', '": "', '", "', '"}}', '<tools>', '</tools>')
 
 
@@ -211,7 +211,7 @@ class TransientError(Exception):
     """A failure worth retrying (a timeout, a rate limit, a 503): the same call may succeed next time."""
 
 
-def call_with_retries(fn: Callable, kwargs: dict, max_attempts: int = 3, base_delay: float = 0.1,
+def call_with_retries(fn: Callable, kwargs: dict, max_attempts: int = 3, base_delay: float = 0.5,
                       sleep: Callable[[float], Any] = time.sleep) -> Any:
     """Call ``fn(**kwargs)``; on a TransientError wait base_delay * 2**k and try again, up to max_attempts.
 
@@ -232,8 +232,9 @@ def run_in_lockstep(agent: Callable, generate_batch: Callable, jobs: list[tuple]
 
     Each agent runs in its own thread with a ``model_fn(messages, schemas)`` that waits until every unfinished
     agent has asked for its next reply; then one ``generate_batch([(messages, schemas), ...])`` call (in job
-    order) answers them all. The agents' code is unchanged: this is how a server with batching (vLLM's
-    continuous batching) serves many agents at once. With greedy decoding the replies are those of one-by-one
+    order) answers them all. The agents' code is unchanged. This is lockstep batching: one batch per round, and
+    every agent waits for the slowest (a serving engine's continuous batching instead adds and retires requests
+    at every decoding step). With greedy decoding the replies are those of one-by-one
     runs, up to the float rounding that padding a batch brings.
     """
     import threading

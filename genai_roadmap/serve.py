@@ -328,13 +328,20 @@ TOOL_CALL = re.compile(r"<tool_call>(.*?)(?:</tool_call>|$)", re.S)
 
 
 def extract_tool_calls(text: str, make_id=None) -> tuple[str | None, list[dict]]:
-    """Split generated text into (content, tool_calls), as vLLM's ``hermes`` tool parser does.
+    """Split generated text into (content, tool_calls): the format of vLLM's ``hermes`` tool parser, not its rules.
 
     Each ``<tool_call>{"name": ..., "arguments": {...}}</tool_call>`` (an unclosed one at the end too) becomes
     ``{"id", "type": "function", "function": {"name", "arguments": "<JSON string>"}}``. Arguments stay a
     string, as in OpenAI's API, and are passed on even when they are not valid JSON: the client validates
     them and can tell the model what was wrong. A block with no readable name stays in the content.
-    Content is the text outside the blocks, or None when only calls were generated.
+    Content is the text outside the blocks (before, between and after them), or None when only calls were
+    generated.
+
+    vLLM's hermes parser differs in two ways: it ``json.loads`` every block and, if any one
+    fails, returns no tool_calls at all and the whole text as content; and its content is only the text
+    before the first call (text after a call is dropped). This parser keeps every call whose name it can
+    read, broken arguments included (so a small model's error can be sent back to it), and keeps the text
+    that follows the calls.
     """
     make_id = make_id or (lambda: f"call_{uuid.uuid4().hex[:24]}")
     calls, kept = [], []

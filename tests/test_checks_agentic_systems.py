@@ -91,6 +91,11 @@ def returns_string_arguments(tool_call, schemas):
     return (name, json.dumps(args), err) if err is None else (name, args, err)
 
 
+def no_error_prefix(tool_call, schemas):
+    name, args, err = agents.validate_tool_call(tool_call, schemas)
+    return (name, args, err.removeprefix("Error: ")) if err else (name, args, err)
+
+
 def test_validate_tool_call_correct(capsys):
     check.validate_tool_call(agents.validate_tool_call)
     assert "passed" in capsys.readouterr().out
@@ -102,6 +107,7 @@ def test_validate_tool_call_correct(capsys):
     (raises_on_bad_json, "raised JSONDecodeError"),
     (vague_unknown_tool, "does not mention"),
     (returns_string_arguments, "json.loads"),
+    (no_error_prefix, "should start with 'Error:'"),
     (lambda tc, s: (tc["function"]["name"], json.loads(tc["function"]["arguments"]), None), "raised|accepted"),
 ])
 def test_validate_tool_call_bugs(bad, message):
@@ -111,7 +117,7 @@ def test_validate_tool_call_bugs(bad, message):
 
 # ------------------------------------------------------------------ run_agent
 def make_agent(off_by_one=False, no_call_id=False, skip_assistant=False, crash_on_tool_error=False,
-               raw_result=False, first_call_only=False, no_schemas=False):
+               raw_result=False, first_call_only=False, no_schemas=False, no_validation=False):
     def run(model_fn, tools, question, max_steps=4):
         schemas = [] if no_schemas else [agents.tool_schema(f) for f in tools.values()]
         messages = [{"role": "user", "content": question}]
@@ -123,7 +129,12 @@ def make_agent(off_by_one=False, no_call_id=False, skip_assistant=False, crash_o
                 return (reply.get("content") or "").strip(), messages
             for call in reply["tool_calls"][:1] if first_call_only else reply["tool_calls"]:
                 name, args, error = agents.validate_tool_call(call, [agents.tool_schema(f) for f in tools.values()])
-                if error is None:
+                if no_validation:                   # runs whatever Python accepts
+                    try:
+                        observation = str(tools[call["function"]["name"]](**json.loads(call["function"]["arguments"])))
+                    except Exception as e:
+                        observation = f"Error: {e}"
+                elif error is None:
                     if crash_on_tool_error:
                         result = tools[name](**args)
                     else:
@@ -156,6 +167,7 @@ def test_run_agent_correct(capsys):
     (make_agent(raw_result=True), "string"),
     (make_agent(first_call_only=True), "every call"),
     (make_agent(no_schemas=True), "schemas"),
+    (make_agent(no_validation=True), "Validate every call"),
 ])
 def test_run_agent_bugs(bad, message):
     with pytest.raises(CheckFailed, match=message):

@@ -176,6 +176,8 @@ def validate_tool_call(fn: Callable) -> None:
         expect(err is not None and n is None and args is None, name,
                f"{case} was accepted: return (None, None, error). {hint[0].upper() + hint[1:]}")
         expect(isinstance(err, str), name, f"on {case}: the error should be a string, got {type(err).__name__}")
+        expect(err.startswith("Error:"), name, f"on {case} the error {err!r} should start with 'Error:' (the "
+               "model, and run_agent's caller, tell an error observation from a result by that prefix)")
         missing = [w for w in words if w.lower() not in err.lower()]
         expect(not missing, name, f"on {case} the error {err!r} does not mention {missing}: {hint}")
     passed(name, "valid calls parsed; unknown tool, bad JSON, non-object, missing, enum and type errors explained")
@@ -270,10 +272,13 @@ def run_agent(fn: Callable) -> None:
         {"role": "assistant", "content": "", "tool_calls": [_call("c1", "subtract", {"a": 2})]},
         {"role": "assistant", "content": "", "tool_calls": [_call("c2", "fails", {"x": "q"})]},
         {"role": "assistant", "content": "", "tool_calls": [_call("c3", "add", '{"a": 2, "b": ')]},
-        {"role": "assistant", "content": "unknown"}], max_steps=5, case="invalid calls and a failing tool")
+        {"role": "assistant", "content": "", "tool_calls": [_call("c4", "add", {"a": "2", "b": "3"})]},
+        {"role": "assistant", "content": "unknown"}], max_steps=6, case="invalid calls and a failing tool")
     observations = [m.get("content", "") for m in model.seen[-1] if m.get("role") == "tool"]
-    expect(len(observations) == 3, name, f"every call needs a tool message, even a failed one: expected 3, got "
+    expect(len(observations) == 4, name, f"every call needs a tool message, even a failed one: expected 4, got "
            f"{len(observations)}")
+    expect(observations[3] != "23", name, 'add({"a": "2", "b": "3"}) ran and returned \'23\': Python accepts the '
+           "strings, the schema (integers) does not. Validate every call with validate_tool_call before running it")
     expect(all(isinstance(o, str) and o.startswith("Error") for o in observations), name,
            f"invalid calls and tools that raise should give a tool message starting with 'Error' (the model "
            f"reads it and can fix its call); got {observations}")
