@@ -241,7 +241,6 @@ def _pack(ids_list: list[list[int]], seq_len: int, pad_id: int):
 
 def _train(spec: ModelSpec, out: Path, progress: bool = True, callback=None) -> None:
     import torch
-    from tqdm.auto import tqdm
     from transformers import LlamaConfig, LlamaForCausalLM
 
     world = get_world(spec.world_seed)
@@ -256,6 +255,22 @@ def _train(spec: ModelSpec, out: Path, progress: bool = True, callback=None) -> 
         pad_token_id=tokenizer.pad_token_id,
     )
     model = LlamaForCausalLM(config)
+
+    def next_buffer():
+        texts = training_examples(world, spec, rng, 4000)
+        ids = tokenizer(texts, add_special_tokens=False)["input_ids"]
+        return _pack(ids, spec.seq_len, tokenizer.pad_token_id)
+
+    _fit(model, tokenizer, spec, next_buffer, out, "building course model", progress, callback)
+
+
+def _fit(model, tokenizer, spec, next_buffer, out: Path, desc: str, progress: bool = True, callback=None) -> None:
+    """The training loop every course model shares: AdamW (no decay on norms), warmup then cosine to 10%,
+    gradient clipping at 1, batches cut from buffers of packed blocks that `next_buffer()` returns as
+    (input_ids, labels), shuffled; then save model, tokenizer and the loss curve to `out`."""
+    import torch
+    from tqdm.auto import tqdm
+
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": spec.weight_decay},
@@ -270,15 +285,13 @@ def _train(spec: ModelSpec, out: Path, progress: bool = True, callback=None) -> 
     model.train()
     # In a log (CI) rather than a terminal, update the bar every 30 s instead of filling the log.
     interval = 1 if sys.stderr.isatty() else 30
-    bar = tqdm(range(spec.steps), desc="building course model", disable=not progress, mininterval=interval)
+    bar = tqdm(range(spec.steps), desc=desc, disable=not progress, mininterval=interval)
     buffer_x = buffer_y = None
     cursor = 0
     losses = []
     for step in bar:
         if buffer_x is None or cursor + spec.batch_size > len(buffer_x):
-            texts = training_examples(world, spec, rng, 4000)
-            ids = tokenizer(texts, add_special_tokens=False)["input_ids"]
-            buffer_x, buffer_y = _pack(ids, spec.seq_len, tokenizer.pad_token_id)
+            buffer_x, buffer_y = next_buffer()
             perm = torch.randperm(len(buffer_x))
             buffer_x, buffer_y, cursor = buffer_x[perm], buffer_y[perm], 0
         x = buffer_x[cursor: cursor + spec.batch_size]
@@ -327,7 +340,6 @@ def _pack_pairs(pairs: list[tuple[list[int], list[int]]], seq_len: int, pad_id: 
 def _train_instruct(spec: InstructSpec, out: Path, progress: bool = True, callback=None) -> None:
     """Continue training `spec.base` on genai_roadmap.prompting's mixture (full fine-tune, answer-only loss)."""
     import torch
-    from tqdm.auto import tqdm
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from genai_roadmap.prompting import instruct_examples
@@ -341,52 +353,15 @@ def _train_instruct(spec: InstructSpec, out: Path, progress: bool = True, callba
         model = AutoModelForCausalLM.from_pretrained(base_path)
     tokenizer.model_max_length = model.config.max_position_embeddings  # few-shot prompts outgrow 128 tokens
     replay = lambda r: training_examples(world, base_spec, r, 1)[0]  # noqa: E731
-    decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
-    no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": spec.weight_decay},
-                             {"params": no_decay, "weight_decay": 0.0}], lr=spec.lr, betas=(0.9, 0.95))
-
-    def lr_at(step: int) -> float:
-        if step < spec.warmup:
-            return spec.lr * (step + 1) / spec.warmup
-        t = (step - spec.warmup) / max(1, spec.steps - spec.warmup)
-        return spec.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * t)))
-
     def encode(texts):
         return tokenizer(list(texts), add_special_tokens=False)["input_ids"] if texts else []
 
-    model.train()
-    interval = 1 if sys.stderr.isatty() else 30
-    bar = tqdm(range(spec.steps), desc="building course-instruct", disable=not progress, mininterval=interval)
-    buffer_x = buffer_y = None
-    cursor, losses = 0, []
-    for step in bar:
-        if buffer_x is None or cursor + spec.batch_size > len(buffer_x):
-            pairs = instruct_examples(world, replay, rng, 3000)
-            prompts, answers = encode([p for p, _ in pairs]), encode([a for _, a in pairs])
-            buffer_x, buffer_y = _pack_pairs(list(zip(prompts, answers)), spec.seq_len, tokenizer.pad_token_id)
-            perm = torch.randperm(len(buffer_x))
-            buffer_x, buffer_y, cursor = buffer_x[perm], buffer_y[perm], 0
-        x = buffer_x[cursor: cursor + spec.batch_size]
-        y = buffer_y[cursor: cursor + spec.batch_size]
-        cursor += spec.batch_size
-        for g in opt.param_groups:
-            g["lr"] = lr_at(step)
-        loss = model(input_ids=x, labels=y).loss
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        losses.append(loss.item())
-        if step % 50 == 0:
-            bar.set_postfix(loss=f"{sum(losses[-50:]) / len(losses[-50:]):.3f}")
-        if callback is not None:
-            callback(step, model, tokenizer)
-    model.eval()
-    out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out)
-    tokenizer.save_pretrained(out)
-    (out / "losses.json").write_text(json.dumps([round(v, 4) for v in losses[::10]]))
+    def next_buffer():
+        pairs = instruct_examples(world, replay, rng, 3000)
+        prompts, answers = encode([p for p, _ in pairs]), encode([a for _, a in pairs])
+        return _pack_pairs(list(zip(prompts, answers)), spec.seq_len, tokenizer.pad_token_id)
+
+    _fit(model, tokenizer, spec, next_buffer, out, "building course-instruct", progress, callback)
 
 
 # ---------------------------------------------------------------------------- using a chat model

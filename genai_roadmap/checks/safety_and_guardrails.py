@@ -10,6 +10,7 @@ import re
 from typing import Callable
 
 from genai_roadmap.checks._common import CheckFailed, call, expect, passed
+from genai_roadmap.safety_data import luhn_checksum_ok
 
 # ------------------------------------------------------------------------------- exercise 1: Luhn
 
@@ -18,15 +19,7 @@ def _luhn_reference(number: str) -> bool:
     if re.search(r"[^\d \-]", number):
         return False
     digits = re.sub(r"[ \-]", "", number)
-    if not 13 <= len(digits) <= 19:
-        return False
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        d = int(ch)
-        if i % 2 == 1:
-            d = d * 2 - 9 if d > 4 else d * 2
-        total += d
-    return total % 10 == 0
+    return 13 <= len(digits) <= 19 and luhn_checksum_ok(digits)
 
 
 def _luhn_from_left(number: str) -> bool:  # doubles every second digit counted from the left
