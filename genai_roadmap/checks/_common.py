@@ -15,12 +15,17 @@ def call(name: str, fn: Callable, *args: Any, **kwargs: Any) -> Any:
     try:
         return fn(*args, **kwargs)
     except NotImplementedError:
-        raise CheckFailed(f"{name}: not implemented yet: replace `raise NotImplementedError` "
-                          "with your solution, run the cell, then run this check again") from None
+        raise not_implemented(name) from None
     except CheckFailed:
         raise
     except Exception as e:  # the learner's code crashed: show where, then say it in a line
         raise CheckFailed(f"{name}: your function raised {type(e).__name__}: {e}") from e
+
+
+def not_implemented(name: str) -> CheckFailed:
+    """The failure for a stub that still raises NotImplementedError (raise it `from None`)."""
+    return CheckFailed(f"{name}: not implemented yet: replace `raise NotImplementedError` "
+                       "with your solution, run the cell, then run this check again")
 
 
 def expect(condition: bool, name: str, hint: str) -> None:

@@ -11,7 +11,7 @@ import copy
 import json
 from typing import Any, Callable, Literal
 
-from genai_roadmap.checks._common import CheckFailed, call, expect, passed
+from genai_roadmap.checks._common import CheckFailed, call, expect, not_implemented, passed
 
 # ------------------------------------------------------------------------------- exercise 1
 
@@ -137,8 +137,7 @@ def validate_tool_call(fn: Callable) -> None:
         try:
             out = fn(copy.deepcopy(tool_call), copy.deepcopy(schemas))
         except NotImplementedError:
-            raise CheckFailed(f"{name}: not implemented yet: replace `raise NotImplementedError` with your solution, "
-                              "run the cell, then run this check again") from None
+            raise not_implemented(name) from None
         except Exception as e:
             raise CheckFailed(f"{name}: on {case}, your function raised {type(e).__name__}: {e}. Return "
                               "(None, None, error message) instead: the message goes back to the model") from e
@@ -230,8 +229,7 @@ def run_agent(fn: Callable) -> None:
             raise CheckFailed(f"{name}: {case}: the loop called the model again after it had answered (a message "
                               "without tool_calls is the final answer: return it)") from None
         except NotImplementedError:
-            raise CheckFailed(f"{name}: not implemented yet: replace `raise NotImplementedError` with your solution, "
-                              "run the cell, then run this check again") from None
+            raise not_implemented(name) from None
         except CheckFailed:
             raise
         except Exception as e:
@@ -337,8 +335,7 @@ def call_with_retries(fn: Callable) -> None:
             out = fn(tool, {"x": 21}, max_attempts, base_delay, sleeps.append)
             raised = None
         except NotImplementedError:
-            raise CheckFailed(f"{name}: not implemented yet: replace `raise NotImplementedError` with your solution, "
-                              "run the cell, then run this check again") from None
+            raise not_implemented(name) from None
         except (TransientError, ValueError) as e:
             out, raised = None, e
         except Exception as e:

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from genai_roadmap.checks._common import CheckFailed, call, expect, passed
+from genai_roadmap.checks._common import CheckFailed, call, expect, not_implemented, passed
 
 # ------------------------------------------------------------------------------- exercise 1
 
@@ -115,8 +115,7 @@ def make_tracker(fn: Callable) -> None:
         except ValueError:
             pass
         except NotImplementedError:
-            raise CheckFailed(f"{name}: not implemented yet: replace `raise NotImplementedError` with your "
-                              "solution") from None
+            raise not_implemented(name) from None
         except Exception as e:
             raise CheckFailed(f"{name}: changing a logged param raised {type(e).__name__}; raise ValueError") from e
         else:
@@ -130,8 +129,7 @@ def make_tracker(fn: Callable) -> None:
         try:
             tracker.log_param("lr", 0.5)
         except NotImplementedError:
-            raise CheckFailed(f"{name}: not implemented yet: replace `raise NotImplementedError` with your "
-                              "solution") from None
+            raise not_implemented(name) from None
         except Exception as e:
             raise CheckFailed(f"{name}: log_param('lr', 0.5) in a NEW run raised {type(e).__name__}: the params "
                               "already seen belong to the previous run; forget them in start_run") from e

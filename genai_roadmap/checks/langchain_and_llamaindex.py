@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 from typing import Callable
 
-from genai_roadmap.checks._common import CheckFailed, call, expect, passed
+from genai_roadmap.checks._common import CheckFailed, call, expect, not_implemented, passed
 
 # ------------------------------------------------------------------------------- exercise 1
 
@@ -87,7 +87,7 @@ def sliding_window_chunks(fn: Callable) -> None:
         except ValueError:
             continue
         except NotImplementedError:
-            raise CheckFailed(f"{name}: not implemented yet") from None
+            raise not_implemented(name) from None
         except Exception as e:
             raise CheckFailed(f"{name}: chunk_size={size}, overlap={overlap} should raise ValueError, "
                               f"got {type(e).__name__}: {e}") from None

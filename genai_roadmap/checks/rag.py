@@ -11,7 +11,7 @@ import math
 import random
 from typing import Callable
 
-from genai_roadmap.checks._common import CheckFailed, call, expect, passed
+from genai_roadmap.checks._common import CheckFailed, call, expect, not_implemented, passed
 
 # ------------------------------------------------------------------------------- exercise 1: chunk_words
 
@@ -97,7 +97,7 @@ def chunk_words(fn: Callable) -> None:
         except ValueError:
             continue
         except NotImplementedError:
-            raise CheckFailed(f"{name}: not implemented yet") from None
+            raise not_implemented(name) from None
         except Exception as e:
             raise CheckFailed(f"{name}: chunk_size={size}, overlap={overlap} should raise ValueError, "
                               f"got {type(e).__name__}: {e}") from None
