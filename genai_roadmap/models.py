@@ -51,6 +51,13 @@ CHAT_TEMPLATE = (
 )
 
 
+def _digest(fields: dict) -> str:
+    """A short, stable hash of a spec's fields: the name of its cache folder."""
+    import hashlib
+
+    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:10]
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """Everything that determines a course model; changing any field changes its cache folder."""
@@ -74,9 +81,7 @@ class ModelSpec:
     format_version: int = 9
 
     def key(self) -> str:
-        import hashlib
-
-        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:10]
+        return _digest(asdict(self))
 
 
 @dataclass(frozen=True)
@@ -99,10 +104,7 @@ class InstructSpec:
         return _spec(self.base).world_seed
 
     def key(self) -> str:
-        import hashlib
-
-        fields = {**asdict(self), "base_key": _spec(self.base).key()}
-        return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:10]
+        return _digest({**asdict(self), "base_key": _spec(self.base).key()})
 
 
 MODELS: dict[str, ModelSpec | InstructSpec] = {
