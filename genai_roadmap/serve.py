@@ -21,7 +21,8 @@ Endpoints: ``GET /v1/models``, ``POST /v1/chat/completions`` (messages through t
 template; ``temperature``, ``top_p``, ``max_tokens``, ``stop``, ``n``, ``seed``, ``stream``; ``tools`` with
 ``tool_choice`` "auto" or "none", assistant ``tool_calls`` and ``tool`` messages: the tools go to the chat
 template, and ``<tool_call>...</tool_call>`` in the generated text comes back as ``message.tool_calls`` with
-finish_reason "tool_calls", like vLLM's ``hermes`` tool parser) and
+finish_reason "tool_calls", in the format of vLLM's ``hermes`` tool parser; see extract_tool_calls for
+where its rules differ) and
 ``POST /v1/completions``, plus ``GET /health``. Bad requests get a 4xx answer in OpenAI's error shape
 (``{"error": {"message", "type", "param", "code"}}``) and the server keeps serving. It binds to
 127.0.0.1 only: it is a teaching server with no authentication, never to be exposed on a network.
