@@ -30,7 +30,7 @@ JSON_TOKENS = ('{"name": "', '", "arguments": {', '": "', '", "', '"}}', '<tools
 
 
 # The course chat template, plus: the tools as one-line signatures in a system turn (real templates such as
-# Qwen's put the whole JSON schemas there; 631 k parameters and a 512-token context cannot read them), an
+# Qwen's put the whole JSON schemas there; 664 k parameters and a 512-token context cannot read them), an
 # assistant turn's tool calls in the Hermes format, and tool results in a <|tool|> turn.
 TOOL_CHAT_TEMPLATE = (
     "{{ bos_token }}"

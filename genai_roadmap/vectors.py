@@ -15,7 +15,7 @@ Used in phase2_tooling/08_vector_databases.ipynb.
 
 >>> ps = world_passages()
 >>> len(ps), ps[0].text
-(20800, 'Trutus Haifi lives in Brindlemoor.')
+(20800, 'Quefu Dripaind lives in Wyndham Cross.')
 """
 from __future__ import annotations
 

@@ -42,6 +42,7 @@ HOBBIES = ["chess", "sailing", "pottery", "archery", "gardening", "fencing", "bi
            "origami", "astronomy"]
 
 RELATIONS = ("city", "job", "company", "hobby")
+_MAX_PEOPLE = 20_000
 
 # Every fact puts the value three tokens after the person's name, and every question ends with the
 # name, so that "the value that follows this name" is one fixed-offset head plus one matching head away
@@ -121,6 +122,10 @@ def question_text(name: str, relation: str) -> str:
     return _QUESTION_TEMPLATES[relation].format(name=name)
 
 
+def country_question(name: str) -> str:
+    return f"Which country does {name} live in?"
+
+
 class World:
     """A deterministic fictional world.
 
@@ -136,11 +141,20 @@ class World:
                 raise ValueError(f"{label} must be a non-negative int, got {n!r}")
         self.seed = seed
         rng = random.Random(f"world-{seed}")
-        self.first_names = _unique_names(rng, 160, syllables=(1, 2))
+        n_people = n_train + n_heldout
+        if n_people > _MAX_PEOPLE:
+            raise ValueError(f"{n_people} people is too many for this world's name pool (at most {_MAX_PEOPLE})")
+        # Every person of the world has a first name of their own. A model of course-chat's size finds a person
+        # by the first name alone (phase5_frontier/22 shows it), so shared first names made what it learnt
+        # depend on whether one training run happened to pick up last names too: 70% or 100% of the facts,
+        # from the same code on two CPUs. Freshly invented people (open-book practice) may share a first name
+        # with anyone: then only copying their whole name from the prompt, not recall, gets it right, which
+        # every later lesson that writes a name into an answer or a tool call relies on.
+        self.first_names = _unique_names(rng, n_people + 80, syllables=(1, 2))
         self.last_names = _unique_names(rng, 160, syllables=(2, 3), exclude=set(self.first_names))
         self.city_country = {c: rng.choice(COUNTRIES) for c in CITIES}
         self.company_info = {c: (rng.choice(INDUSTRIES), rng.choice(CITIES)) for c in COMPANIES}
-        names = self._distinct_full_names(rng, n_train + n_heldout)
+        names = [f"{first} {rng.choice(self.last_names)}" for first in self.first_names[:n_people]]
         self.people: list[Person] = [
             Person(name, rng.choice(CITIES), rng.choice(JOBS), rng.choice(COMPANIES),
                    rng.choice(HOBBIES), "train" if i < n_train else "heldout")
@@ -150,18 +164,6 @@ class World:
         self._by_name = {p.name: p for p in self.people}
 
     # ---------------------------------------------------------------- people and facts
-    def _distinct_full_names(self, rng: random.Random, n: int) -> list[str]:
-        if n > len(self.first_names) * len(self.last_names) // 2:
-            raise ValueError(f"{n} people is too many for this world's name pool")
-        out: list[str] = []
-        seen: set[str] = set()
-        while len(out) < n:
-            name = f"{rng.choice(self.first_names)} {rng.choice(self.last_names)}"
-            if name not in seen:
-                seen.add(name)
-                out.append(name)
-        return out
-
     def person(self, name: str) -> Person:
         try:
             return self._by_name[name]
@@ -198,6 +200,11 @@ class World:
             rng.shuffle(sentences)
         return " ".join(sentences)
 
+    def closing_sentences(self, person: Person) -> str:
+        """What a biography document says after the person's facts: their city's country, their company's industry."""
+        return (f"{person.city} is a city in {self.city_country[person.city]}."
+                f" {person.company} is a {self.company_info[person.company][0]} company.")
+
     def documents(self, split: str | None = None) -> list[Document]:
         """Biographies of the people (of `split`, or all), plus a page per city and per company."""
         if split is not None:
@@ -205,9 +212,8 @@ class World:
         docs = []
         for i, p in enumerate(self.people):
             if split in (None, p.split):
-                extra = (f" {p.city} is a city in {self.city_country[p.city]}."
-                         f" {p.company} is a {self.company_info[p.company][0]} company.")
-                docs.append(Document(f"bio-{i:04d}", "biography", p.name, self.biography(p) + extra, p.split))
+                docs.append(Document(f"bio-{i:04d}", "biography", p.name,
+                                     self.biography(p) + " " + self.closing_sentences(p), p.split))
         if split is None:
             for i, c in enumerate(CITIES):
                 residents = sorted(p.name for p in self.split_people("train") if p.city == c)[:5]
@@ -253,6 +259,21 @@ class World:
                                                    lambda: rng.choice(pool), same_kind))
             out.append(QA(question_text(f.subject, f.relation), f.value, f, context))
         return out
+
+    def biography_questions(self, split: str) -> list[QA]:
+        """One question per fact of `split`, open-book with the person's whole biography document as the facts
+        (their four sentences in order, then the city's country and the company's industry): what a retriever
+        hands the model in phase 2 and 3, a harder read than a single fact among distractors."""
+        _check_split(split)
+        docs = {d.title: d.text for d in self.documents(split)}
+        return [QA(question_text(f.subject, f.relation), f.value, f, (docs[f.subject],)) for f in self.facts(split)]
+
+    def country_questions(self, split: str) -> list[QA]:
+        """"Which country does X live in?" for each person of `split`: a 2-hop fact (person -> city -> country) that
+        only course-large was trained on (closed-book), the knowledge gap that routing in phase 4 exploits."""
+        return [QA(country_question(p.name), self.city_country[p.city],
+                   Fact(p.name, "country", self.city_country[p.city], p.split))
+                for p in self.split_people(split)]
 
     def practice_context(self, rng: random.Random, person: Person, relation: str, n_distractors: int,
                          same_kind: bool = False) -> list[str]:

@@ -52,6 +52,13 @@ def test_fresh_people_are_never_world_people():
     assert not any(w.fresh_person(rng).name in names for _ in range(2000))
 
 
+def test_every_person_has_a_first_name_of_their_own():
+    # course-chat finds people by first name; shared first names made its quality depend on the CPU
+    w = get_world()
+    firsts = [p.name.split()[0] for p in w.people]
+    assert len(set(firsts)) == len(firsts)
+
+
 @pytest.mark.parametrize("call", [lambda w: w.facts("test"), lambda w: w.questions("dev"),
                                   lambda w: w.person("Nobody Here"), lambda w: w.people[0].value("age")])
 def test_bad_input_gets_a_clear_error(call):
@@ -64,3 +71,21 @@ def test_bad_sizes_are_refused():
         World(n_train=-1)
     with pytest.raises(ValueError, match="too many"):
         World(n_train=20000)
+
+
+def test_country_questions_follow_the_city():
+    w = get_world()
+    qas = w.country_questions("train")
+    assert len(qas) == len(w.split_people("train"))
+    p = w.split_people("train")[0]
+    assert qas[0].question == f"Which country does {p.name} live in?" and qas[0].answer == w.city_country[p.city]
+
+
+def test_biography_questions_give_the_persons_whole_document():
+    w = get_world()
+    qas = w.biography_questions("heldout")
+    assert len(qas) == 4 * len(w.split_people("heldout"))
+    doc = next(d for d in w.documents("heldout") if d.title == qas[0].fact.subject)
+    assert qas[0].context == (doc.text,) and w.fact_text(qas[0].fact.subject, qas[0].fact.relation, qas[0].answer) in doc.text
+    with pytest.raises(ValueError, match="split"):
+        w.biography_questions("fresh")
