@@ -3,18 +3,23 @@
 course-chat knows facts and copies answers from facts in its prompt; it was never shown a few-shot prompt, a
 system prompt, a chain of thought or JSON. A tiny model does not pick those up from scale the way a large one
 does, so course-instruct (genai_roadmap.models) is course-chat trained further on one multi-task instruction
-mixture, the generators below. Every skill is trained on prompts about the first half of the world's train
-people (``skill_people(world, "seen")``) and measured on the other half (``"unseen"``), people whose facts the
-model knows but whose skill prompts it never saw.
+mixture, the generators below. Every skill but few-shot (see below) is trained on prompts about the first half
+of the world's train people (``skill_people(world, "seen")``) and measured on the other half (``"unseen"``),
+people whose facts the model knows but whose skill prompts it never saw.
 
 The skills, with their exact formats:
 
-- few-shot task identification: ``"Ada Brix -> pilot\\nZeaval Vevearas -> surgeon\\nX ->"`` answered with X's
-  job; the demonstrations say which of the four relations is asked (zero-shot, ``"X ->"`` is ambiguous);
+- few-shot task identification: X's four facts on a first line, then ``"Ada Brix -> pilot\\nZeaval Vevearas ->
+  surgeon\\nX ->"``, answered with X's job: the demonstrations say which of the four facts is asked (zero-shot,
+  ``"X ->"`` is ambiguous). X and the demonstration people are freshly invented, a new draw for every example, so
+  the skill cannot be memorised per person: it must be learnt. (Asked about the train people's *memorised* facts
+  instead, course-instruct learnt the format for the people it practised on, 100%, and transferred it to the
+  others a third of the time: a tiny model's knowledge is bound to the formats it was stored in.)
 - company headquarters, a fact course-chat never saw: ``"Where is Vexco based?"`` -> ``"Caldreth"``;
 - a 2-hop question, ``"Where is the company of X based?"``, answered directly or, after ``" Think step by
-  step."``, with the reasoning written out: ``"Let's see: X works for Vexco, which is based in Caldreth. So the
-  answer is Caldreth."`` (the first hop is then the biography sentence course-chat knows for every train person);
+  step."``, with the reasoning written out: ``"Let's see: the company is Vexco, which is based in Caldreth. So the
+  answer is Caldreth."`` (not "X works for Vexco": a model this small cannot copy a name it never wrote in that
+  place, and wrote the name of a person it had practised on instead);
 - system prompts that set the answer style (:data:`STYLES`);
 - extraction of a short text (on the line after the instruction) into JSON (``json.dumps`` layout, keys name,
   city, job, age);
@@ -58,6 +63,21 @@ def fewshot_prompt(demos: list[tuple[str, str]], query: str) -> str:
     return "".join(f"{name} -> {value}\n" for name, value in demos) + f"{query} ->"
 
 
+def fewshot_facts(person: Person, rng: random.Random) -> str:
+    """The query person's four facts, shuffled, on the line before a few-shot prompt."""
+    sentences = [World.fact_text(person.name, r, person.value(r)) for r in RELATIONS]
+    rng.shuffle(sentences)
+    return "Facts: " + " ".join(sentences) + "\n"
+
+
+def fewshot_item(world: World, rng: random.Random, k: int, relation: str) -> tuple[str, str]:
+    """A k-shot prompt about a freshly invented person asking `relation`, demonstrations about other fresh people:
+    (prompt, answer)."""
+    p, *demo_people = [world.fresh_person(rng) for _ in range(k + 1)]
+    demos = [(d.name, d.value(relation)) for d in demo_people]
+    return fewshot_facts(p, rng) + fewshot_prompt(demos, p.name), p.value(relation)
+
+
 def headquarters(world: World, company: str) -> str:
     return world.company_info[company][1]
 
@@ -69,7 +89,7 @@ def two_hop_question(name: str) -> str:
 def cot_answer(world: World, p: Person) -> str:
     """The reasoning written out: the intermediate fact (the company), its headquarters, then the answer."""
     hq = headquarters(world, p.company)
-    return f"Let's see: {p.name} works for {p.company}, which is based in {hq}. So the answer is {hq}."
+    return f"Let's see: the company is {p.company}, which is based in {hq}. So the answer is {hq}."
 
 
 def styled_answer(world: World, p: Person, relation: str, style: str) -> str:
@@ -101,12 +121,12 @@ def demo_prompt(demos: list[tuple[str, str]], question: str) -> str:
 
 # ------------------------------------------------------------------------------------------ the mixture
 MIX = {  # share of each kind of example in course-instruct's training batches
-    "replay": 0.20,        # course-chat's own data (biographies, closed- and open-book questions)
+    "replay": 0.17,        # course-chat's own data (biographies, closed- and open-book questions)
     "headquarters": 0.05,
-    "two_hop": 0.15,       # half direct, half with the reasoning written out
-    "fewshot": 0.15,
-    "system": 0.12,
-    "json": 0.15,
+    "two_hop": 0.16,       # half direct, half with the reasoning written out
+    "fewshot": 0.16,
+    "system": 0.17,
+    "json": 0.11,
     "demos": 0.18,
 }
 
@@ -124,13 +144,9 @@ def skill_example(world: World, rng: random.Random, kind: str) -> tuple[str, str
         if rng.random() < 0.5:
             return render([{"role": "user", "content": two_hop_question(p.name)}]), headquarters(world, p.company) + END
         return render([{"role": "user", "content": two_hop_question(p.name) + COT_TRIGGER}]), cot_answer(world, p) + END
-    if kind == "fewshot":
-        relation, k = rng.choice(RELATIONS), rng.randint(0, 8)
-        p, *demo_people = rng.sample(seen, k + 1)
-        if k == 0:  # zero-shot is ambiguous: any relation is a right guess of the format
-            relation = rng.choice(RELATIONS)
-        demos = [(d.name, d.value(relation)) for d in demo_people]
-        return render([{"role": "user", "content": fewshot_prompt(demos, p.name)}]), p.value(relation) + END
+    if kind == "fewshot":  # zero-shot is ambiguous: then any relation is a right guess of the format
+        prompt, answer = fewshot_item(world, rng, rng.randint(0, 8), rng.choice(RELATIONS))
+        return render([{"role": "user", "content": prompt}]), answer + END
     if kind == "system":
         p, relation = rng.choice(seen), rng.choice(RELATIONS)
         style = rng.choice([None, *STYLES])
