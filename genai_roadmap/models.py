@@ -246,12 +246,12 @@ def _train_in_child(name: str, out: Path, progress: bool) -> None:
     import subprocess
 
     env = {**os.environ, **(PINNED_NUMERICS if _pinnable() else {})}
-    specs = {}  # the spec and its bases, so that a spec registered at run time (a test's) trains the same
-    while name and name not in specs:
-        spec = _spec(name)
-        specs[name] = [type(spec).__name__, asdict(spec)]
-        name = spec.base if isinstance(spec, _FromBase) else None
-    cmd = [sys.executable, "-m", "genai_roadmap.models", "_train", next(iter(specs)), str(out),
+    specs, link = {}, name  # the spec and its bases, so that a spec registered at run time (a test's) trains the same
+    while link and link not in specs:
+        spec = _spec(link)
+        specs[link] = [type(spec).__name__, asdict(spec)]
+        link = spec.base if isinstance(spec, _FromBase) else None
+    cmd = [sys.executable, "-m", "genai_roadmap.models", "_train", name, str(out),
            "--specs", json.dumps(specs)] + ([] if progress else ["--quiet"])
     proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE)
     tail = b""
@@ -267,7 +267,6 @@ def _train_in_child(name: str, out: Path, progress: bool) -> None:
             proc.kill()
             proc.wait()
     if returncode != 0:
-        name = next(iter(specs))
         raise RuntimeError(f"building {name} failed (exit code {returncode}); its last output:\n"
                            f"{tail.decode(errors='replace')}\nRun `python -m genai_roadmap.models build {name}` "
                            "in a terminal to see it whole.")
