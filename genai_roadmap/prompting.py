@@ -7,23 +7,34 @@ mixture, the generators below. Every skill but few-shot (see below) is trained o
 of the world's train people (``skill_people(world, "seen")``) and measured on the other half (``"unseen"``),
 people whose facts the model knows but whose skill prompts it never saw.
 
-The skills, with their exact formats:
+The skills, with their exact formats. One rule shaped them, measured on unseen people: a model this small
+recalls a fact best as the *first* word of its reply, where course-chat learnt to write it. Formats that make it
+write a preamble first lose a quarter of the answers or more (see the comments below).
 
-- few-shot task identification: X's four facts on a first line, then ``"Ada Brix -> pilot\\nZeaval Vevearas ->
-  surgeon\\nX ->"``, answered with X's job: the demonstrations say which of the four facts is asked (zero-shot,
-  ``"X ->"`` is ambiguous). X and the demonstration people are freshly invented, a new draw for every example, so
-  the skill cannot be memorised per person: it must be learnt. (Asked about the train people's *memorised* facts
-  instead, course-instruct learnt the format for the people it practised on, 100%, and transferred it to the
-  others a third of the time: a tiny model's knowledge is bound to the formats it was stored in.)
+- few-shot task identification: ``"Ada Brix -> pilot\nZeaval Vevearas -> surgeon\n"``, then X's four facts on
+  one line, then ``"X ->"``, answered with X's job: the demonstrations say which of the four facts is asked
+  (zero-shot, ``"X ->"`` is ambiguous). X and the demonstration people are freshly invented, a new draw for every
+  example, so the skill cannot be memorised per person: it must be learnt. The facts sit next to the query: with
+  them on the first line, above the demonstrations, accuracy peaked at k = 1 (73%) and fell as demonstrations
+  pushed them away (k = 8: 30%), the wrong replies copying demonstration values. (Asked about the train people's
+  *memorised* facts instead, course-instruct learnt the format for the people it practised on, 100%, and
+  transferred it to the others a third of the time: a tiny model's knowledge is bound to the formats it was
+  stored in.)
+- course-chat's closed-book questions asked in other words (:data:`PARAPHRASES`), about all 200 train people:
+  knowledge augmentation (Allen-Zhu and Li 2023, "Physics of language models 3.1": facts seen in one phrasing
+  only are hard to extract in any other). This is knowledge, not a skill prompt: no unseen person's skill prompt
+  is ever trained.
 - company headquarters, a fact course-chat never saw: ``"Where is Vexco based?"`` -> ``"Caldreth"``;
 - a 2-hop question, ``"Where is the company of X based?"``, answered directly or, after ``" Think step by
-  step."``, with the reasoning written out: ``"Let's see: the company is Vexco, which is based in Caldreth. So the
-  answer is Caldreth."`` (not "X works for Vexco": a model this small cannot copy a name it never wrote in that
-  place, and wrote the name of a person it had practised on instead);
-- system prompts that set the answer style (:data:`STYLES`);
+  step."``, with the reasoning written out, the intermediate fact first: ``"Vexco, which is based in Caldreth. So
+  the answer is Caldreth."`` (after a preamble, ``"Let's see: the company is Vexco, ..."``, the company was right
+  for 53% of the unseen people; "X works for Vexco" failed too: the model wrote a practised person's name);
+- system prompts that set the answer style (:data:`STYLES`), the value first: ``"pilot is the job."``,
+  ``"pilot. Happy to help!"`` (written ``"The job is pilot."`` and ``"Of course! It is pilot."``, 72% and 77% of
+  the values were right on unseen people, against 99% with "value only");
 - extraction of a short text (on the line after the instruction) into JSON (``json.dumps`` layout, keys name,
   city, job, age);
-- the 2-hop question after k demonstrations ``"Q: ...\\nA: ...\\n"``: the answer follows the demonstrations'
+- the 2-hop question after k demonstrations ``"Q: ...\nA: ...\n"``: the answer follows the demonstrations'
   format (direct or reasoned), as large models do with few-shot chain-of-thought prompts.
 """
 from __future__ import annotations
@@ -58,9 +69,9 @@ def render(messages: list[dict], assistant: str | None = None) -> str:
 
 
 # ------------------------------------------------------------------------------------------ the skills
-def fewshot_prompt(demos: list[tuple[str, str]], query: str) -> str:
-    """``name -> value`` lines, then the query name and an open arrow."""
-    return "".join(f"{name} -> {value}\n" for name, value in demos) + f"{query} ->"
+def fewshot_prompt(demos: list[tuple[str, str]], query: str, facts: str = "") -> str:
+    """``name -> value`` lines, then `facts` (a line of the query's facts), the query name and an open arrow."""
+    return "".join(f"{name} -> {value}\n" for name, value in demos) + facts + f"{query} ->"
 
 
 def fewshot_facts(person: Person, rng: random.Random) -> str:
@@ -75,7 +86,7 @@ def fewshot_item(world: World, rng: random.Random, k: int, relation: str) -> tup
     (prompt, answer)."""
     p, *demo_people = [world.fresh_person(rng) for _ in range(k + 1)]
     demos = [(d.name, d.value(relation)) for d in demo_people]
-    return fewshot_facts(p, rng) + fewshot_prompt(demos, p.name), p.value(relation)
+    return fewshot_prompt(demos, p.name, fewshot_facts(p, rng)), p.value(relation)
 
 
 def headquarters(world: World, company: str) -> str:
@@ -89,14 +100,14 @@ def two_hop_question(name: str) -> str:
 def cot_answer(world: World, p: Person) -> str:
     """The reasoning written out: the intermediate fact (the company), its headquarters, then the answer."""
     hq = headquarters(world, p.company)
-    return f"Let's see: the company is {p.company}, which is based in {hq}. So the answer is {hq}."
+    return f"{p.company}, which is based in {hq}. So the answer is {hq}."
 
 
 def styled_answer(world: World, p: Person, relation: str, style: str) -> str:
     value = p.value(relation)
     if style == "sentence":
-        return f"The {relation} is {value}."
-    return f"Of course! It is {value}." if style == "polite" else value
+        return f"{value} is the {relation}."
+    return f"{value}. Happy to help!" if style == "polite" else value
 
 
 def json_text(rng: random.Random, p: Person, age: int) -> str:
@@ -120,8 +131,16 @@ def demo_prompt(demos: list[tuple[str, str]], question: str) -> str:
 
 
 # ------------------------------------------------------------------------------------------ the mixture
+PARAPHRASES = {  # other ways to ask course-chat's questions (world.question_text), for every train person
+    "city": ("Where does {name} live?", "What is the home city of {name}?"),
+    "job": ("What does {name} do for a living?", "What is the occupation of {name}?"),
+    "company": ("Where does {name} work?", "What is the company of {name}?"),
+    "hobby": ("What does {name} do for fun?", "What is the pastime of {name}?"),
+}
+
 MIX = {  # share of each kind of example in course-instruct's training batches
-    "replay": 0.17,        # course-chat's own data (biographies, closed- and open-book questions)
+    "replay": 0.09,        # course-chat's own data (biographies, closed- and open-book questions)
+    "paraphrase": 0.08,    # its facts asked in other words, about all 200 train people
     "headquarters": 0.05,
     "two_hop": 0.16,       # half direct, half with the reasoning written out
     "fewshot": 0.16,
@@ -139,6 +158,10 @@ def skill_example(world: World, rng: random.Random, kind: str) -> tuple[str, str
         if rng.random() < 0.5:
             return BOS, f"{company} is based in {headquarters(world, company)}.{END}"
         return render([{"role": "user", "content": f"Where is {company} based?"}]), headquarters(world, company) + END
+    if kind == "paraphrase":
+        p, relation = rng.choice(world.split_people("train")), rng.choice(RELATIONS)
+        question = rng.choice(PARAPHRASES[relation]).format(name=p.name)
+        return render([{"role": "user", "content": question}]), p.value(relation) + END
     if kind == "two_hop":
         p = rng.choice(seen)
         if rng.random() < 0.5:

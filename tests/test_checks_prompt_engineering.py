@@ -11,12 +11,12 @@ def stub(*args, **kwargs):
 
 
 # ------------------------------------------------------------------ fewshot_prompt
-def fewshot_ok(demos, query):
-    return "".join(f"{n} -> {v}\n" for n, v in demos) + f"{query} ->"
+def fewshot_ok(demos, query, facts=""):
+    return "".join(f"{n} -> {v}\n" for n, v in demos) + facts + f"{query} ->"
 
 
-def fewshot_joined(demos, query):  # another correct way
-    return "\n".join([f"{n} -> {v}" for n, v in demos] + [f"{query} ->"])
+def fewshot_joined(demos, query, facts=""):  # another correct way
+    return "\n".join([f"{n} -> {v}" for n, v in demos] + [f"{facts}{query} ->"])
 
 
 @pytest.mark.parametrize("good", [fewshot_ok, fewshot_joined])
@@ -27,11 +27,14 @@ def test_fewshot_prompt_correct(good, capsys):
 
 @pytest.mark.parametrize("bad, message", [
     (stub, "not implemented"),
-    (lambda demos, query: fewshot_ok(demos, query) + " ", "space"),
-    (lambda demos, query: fewshot_ok(demos, query) + "\n", "newline"),
-    (lambda demos, query: "".join(f"{v} -> {n}\n" for n, v in demos) + f"{query} ->", "value -> name"),
-    (lambda demos, query: f"{query} ->", "missing"),
-    (lambda demos, query: "".join(f"{n}: {v}\n" for n, v in demos) + f"{query}:", "expected"),
+    (lambda demos, query, facts="": fewshot_ok(demos, query, facts) + " ", "space"),
+    (lambda demos, query, facts="": fewshot_ok(demos, query, facts) + "\n", "newline"),
+    (lambda demos, query, facts="": facts + fewshot_ok(demos, query), "facts come first"),
+    (lambda demos, query, facts="": "".join(f"{v} -> {n}\n" for n, v in demos) + facts + f"{query} ->",
+     "value -> name"),
+    (lambda demos, query, facts="": facts + f"{query} ->" if demos else f"{query} ->", "missing"),
+    (lambda demos, query, facts="": fewshot_ok(demos, query), "facts line is missing"),
+    (lambda demos, query, facts="": "".join(f"{n}: {v}\n" for n, v in demos) + facts + f"{query}:", "expected"),
 ])
 def test_fewshot_prompt_bugs(bad, message):
     with pytest.raises(CheckFailed, match=message):

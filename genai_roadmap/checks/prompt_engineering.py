@@ -16,16 +16,17 @@ _VALUES = ["pilot", "surgeon", "Quenford", "Vexco", "chess", "Lyric Bank", "Tess
 
 
 # ------------------------------------------------------------------------------- exercise 1
-def _fewshot_reference(demos, query):
-    return "".join(f"{name} -> {value}\n" for name, value in demos) + f"{query} ->"
+def _fewshot_reference(demos, query, facts=""):
+    return "".join(f"{name} -> {value}\n" for name, value in demos) + facts + f"{query} ->"
 
 
 def fewshot_prompt(fn: Callable) -> None:
-    """Exercise 1: `fn(demos, query)` -> the k-shot prompt: one ``name -> value`` line per demonstration, then
-    ``query ->`` with no trailing space."""
+    """Exercise 1: `fn(demos, query, facts="")` -> the k-shot prompt: one ``name -> value`` line per demonstration,
+    then the facts line, then ``query ->`` with no trailing space."""
     name = "fewshot_prompt"
-    hand = call(name, fn, [("Ada Brix", "pilot"), ("Mo Quill", "nurse")], "Esha Varn")
-    want = "Ada Brix -> pilot\nMo Quill -> nurse\nEsha Varn ->"
+    facts = "Facts: Esha Varn lives in Sollen. Esha Varn is a baker.\n"
+    hand = call(name, fn, [("Ada Brix", "pilot"), ("Mo Quill", "nurse")], "Esha Varn", facts)
+    want = "Ada Brix -> pilot\nMo Quill -> nurse\n" + facts + "Esha Varn ->"
     expect(isinstance(hand, str), name, f"return the prompt as a str, got {type(hand).__name__}")
     if hand != want:
         if hand == want + " ":
@@ -39,16 +40,23 @@ def fewshot_prompt(fn: Callable) -> None:
             raise CheckFailed(f"{name}: a demonstration is written value -> name; write name -> value")
         if "Ada Brix" not in hand:
             raise CheckFailed(f"{name}: the demonstrations are missing: one 'name -> value' line each")
+        if hand.startswith(facts):
+            raise CheckFailed(f"{name}: the facts come first. Put them after the demonstrations, on the line right "
+                              "before the query: the model was trained to read the answer from the line next to "
+                              "the question")
+        if facts not in hand:
+            raise CheckFailed(f"{name}: the facts line is missing: it goes, as given, right before the query line")
         raise CheckFailed(f"{name}: hand-worked case: expected {want!r}, got {hand!r}")
     zero = call(name, fn, [], "Esha Varn")
-    expect(zero == "Esha Varn ->", name, f"with no demonstrations the prompt is just 'Esha Varn ->', got {zero!r}")
+    expect(zero == "Esha Varn ->", name, f"with no demonstrations and no facts the prompt is just 'Esha Varn ->', "
+           f"got {zero!r}")
     rng = random.Random(0)
-    for k in (1, 3, 6):
+    for k in (0, 1, 3, 6):
         demos = [(rng.choice(_NAMES), rng.choice(_VALUES)) for _ in range(k)]
-        got = call(name, fn, list(demos), "Pim Oradell")
-        expect(got == _fewshot_reference(demos, "Pim Oradell"), name,
-               f"with {k} demonstrations expected {_fewshot_reference(demos, 'Pim Oradell')!r}, got {got!r}")
-    passed(name, "'name -> value' lines, then 'query ->' (no trailing space)")
+        got = call(name, fn, list(demos), "Pim Oradell", facts)
+        want = _fewshot_reference(demos, "Pim Oradell", facts)
+        expect(got == want, name, f"with {k} demonstrations expected {want!r}, got {got!r}")
+    passed(name, "'name -> value' lines, the facts, then 'query ->' (no trailing space)")
 
 
 # ------------------------------------------------------------------------------- exercise 2
