@@ -34,9 +34,19 @@ def expect(condition: bool, name: str, hint: str) -> None:
         raise CheckFailed(f"{name}: {hint}")
 
 
-def expect_shape(x: Any, shape: tuple, name: str) -> None:
+def expect_shape(x: Any, shape: tuple, name: str, what: str | None = None) -> None:
+    """Raise unless `x` has `shape`; `what` names the result in the message ("the logits should have shape ...")."""
     got = tuple(getattr(x, "shape", ()))
-    expect(got == tuple(shape), name, f"expected shape {tuple(shape)}, got {got}")
+    expect(got == tuple(shape), name, f"{what} should have shape {tuple(shape)}, got {got}" if what
+           else f"expected shape {tuple(shape)}, got {got}")
+
+
+def expect_tensor(name: str, got: Any, what: str):
+    """Raise unless the learner returned a torch.Tensor (`what` names it); return it detached."""
+    import torch
+
+    expect(isinstance(got, torch.Tensor), name, f"return {what} as a torch.Tensor, got {type(got).__name__}")
+    return got.detach()
 
 
 def expect_close(actual: Any, expected: Any, name: str, hint: str, atol: float = 1e-5, rtol: float = 1e-4) -> None:
@@ -80,7 +90,12 @@ def compare(name: str, got: Any, expected: Any, wrong_answers: dict[str, Any], h
            f"expected shape {tuple(expected.shape)}, got {tuple(got_t.shape)}")
     if close(got_t, expected, atol):
         return
-    for bug, wrong in wrong_answers.items():
-        if wrong is not None and close(got_t, wrong, atol):
-            raise CheckFailed(f"{name}: {bug}")
+    name_the_bug(name, got_t, wrong_answers, atol)
     expect_close(got_t, expected, name, hint, atol=atol)
+
+
+def name_the_bug(name: str, got: Any, wrong_answers: dict[str, Any], atol: float = 1e-5) -> None:
+    """Raise CheckFailed(bug) for the first wrong answer (None: not applicable here) that `got` reproduces."""
+    for bug, wrong in wrong_answers.items():
+        if wrong is not None and close(got, wrong, atol):
+            raise CheckFailed(f"{name}: {bug}")

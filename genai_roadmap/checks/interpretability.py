@@ -8,18 +8,17 @@ from __future__ import annotations
 
 from typing import Callable
 
-from genai_roadmap.checks._common import CheckFailed, call, close, expect, generator, passed
-
-
-def _tensor(name, got, what):
-    import torch
-
-    expect(isinstance(got, torch.Tensor), name, f"return {what} as a torch.Tensor, got {type(got).__name__}")
-    return got.detach()
-
-
-def _shape(name, got, shape, what):
-    expect(tuple(got.shape) == tuple(shape), name, f"{what} should have shape {tuple(shape)}, got {tuple(got.shape)}")
+from genai_roadmap.checks._common import (
+    CheckFailed,
+    call,
+    close,
+    expect,
+    expect_shape,
+    expect_tensor,
+    generator,
+    name_the_bug,
+    passed,
+)
 
 
 # ------------------------------------------------------------------------------- exercise 1
@@ -41,9 +40,9 @@ def logit_lens(fn: Callable) -> None:
         norm.weight.copy_(0.5 + torch.rand(d_model, generator=g))  # not all ones: skipping it is visible
     W_U = torch.randn(vocab_size, d_model, generator=g) / d_model ** 0.5
     with torch.no_grad():
-        got = _tensor(name, call(name, fn, hidden.clone(), norm, W_U.clone()), "the logits")
+        got = expect_tensor(name, call(name, fn, hidden.clone(), norm, W_U.clone()), "the logits")
         want = reference_logit_lens(hidden, norm, W_U)
-        _shape(name, got, want.shape, "the logits")
+        expect_shape(got, want.shape, name, "the logits")
         if close(got, want, atol=1e-4):
             top = want[-1].argmax(-1)
             expect(torch.equal(got[-1].argmax(-1), top), name, "the top token of the last layer differs")
@@ -60,9 +59,7 @@ def logit_lens(fn: Callable) -> None:
             "normalised over the wrong axis: RMSNorm normalises each position's d_model vector (the last axis)":
                 (hidden / hidden.pow(2).mean(0, keepdim=True).add(1e-6).sqrt() * norm.weight) @ W_U.T,
         }
-        for bug, answer in wrong.items():
-            if close(got, answer, atol=1e-4):
-                raise CheckFailed(f"{name}: {bug}")
+        name_the_bug(name, got, wrong, 1e-4)
     raise CheckFailed(f"{name}: the logits differ from norm(hidden) @ W_U.T; apply the final norm to every layer's "
                       "hidden state, then multiply by the unembedding (lm_head.weight) transposed")
 
@@ -99,9 +96,9 @@ def induction_score(fn: Callable) -> None:
     name = "induction_score"
     B, n_heads, seq_len = 3, 5, 7
     attn = _pattern(B, n_heads, seq_len, generator(2))
-    got = _tensor(name, call(name, fn, attn.clone(), seq_len), "the scores")
+    got = expect_tensor(name, call(name, fn, attn.clone(), seq_len), "the scores")
     want = reference_induction_score(attn, seq_len)
-    _shape(name, got, want.shape, "the scores (one per head, averaged over the batch and positions)")
+    expect_shape(got, want.shape, name, "the scores (one per head, averaged over the batch and positions)")
     if not close(got, want, atol=1e-5):
         S = 1 + 2 * seq_len
         dest = torch.arange(1 + seq_len, S)
@@ -118,9 +115,7 @@ def induction_score(fn: Callable) -> None:
             "summed instead of averaged over the destination positions": attn[:, :, dest, dest - seq_len + 1]
                 .mean(0).sum(-1),
         }
-        for bug, answer in wrong.items():
-            if close(got, answer, atol=1e-5):
-                raise CheckFailed(f"{name}: {bug}")
+        name_the_bug(name, got, wrong, 1e-5)
         raise CheckFailed(f"{name}: expected {[round(v, 3) for v in want.tolist()]}, got "
                           f"{[round(v, 3) for v in got.tolist()]}: average attn[:, h, i, i - seq_len + 1] over the "
                           "batch and over i = 1 + seq_len ... 2 * seq_len")
@@ -128,7 +123,7 @@ def induction_score(fn: Callable) -> None:
     uniform = torch.full((1, 1, 1 + 2 * 3, 1 + 2 * 3), 0.0)
     uniform[0, 0] = torch.ones(7, 7).tril() / torch.arange(1, 8)[:, None]
     hand = call(name, fn, uniform, 3)
-    expect(close(_tensor(name, hand, "the scores"), torch.tensor([(1 / 5 + 1 / 6 + 1 / 7) / 3]), atol=1e-6), name,
+    expect(close(expect_tensor(name, hand, "the scores"), torch.tensor([(1 / 5 + 1 / 6 + 1 / 7) / 3]), atol=1e-6), name,
            "on uniform causal attention over [bos, a, b, c, a, b, c] the score is the mean of 1/5, 1/6, 1/7")
     passed(name, f"planted induction head scores {got[0]:.2f}, duplicate-token head {got[1]:.2f}, "
                  f"previous-token head {got[2]:.2f}")
@@ -161,10 +156,10 @@ def logit_diff_recovered(fn: Callable) -> None:
     patched[:, answer] = corrupted[answer] + t * (clean[answer] - corrupted[answer])
     patched[:, wrong] = corrupted[wrong] + t * (clean[wrong] - corrupted[wrong])
     patched[:, [answer, wrong]] += torch.randn(len(t), 1, generator=g)  # a shift common to both: LD unchanged
-    got = _tensor(name, call(name, fn, patched.clone(), clean.clone(), corrupted.clone(), answer, wrong),
+    got = expect_tensor(name, call(name, fn, patched.clone(), clean.clone(), corrupted.clone(), answer, wrong),
                   "the recovered fractions")
     want = reference_logit_diff_recovered(patched, clean, corrupted, answer, wrong)
-    _shape(name, got, want.shape, "the result (one fraction per patched run)")
+    expect_shape(got, want.shape, name, "the result (one fraction per patched run)")
     if close(got, want, atol=1e-5):
         passed(name, "0 for no effect, 1 for a full restore, "
                      f"{[round(v, 2) for v in got.tolist()]} on the hand-built runs")
@@ -228,10 +223,10 @@ def sae_forward(fn: Callable) -> None:
     out = call(name, fn, x.clone(), W_enc.clone(), b_enc.clone(), W_dec.clone(), b_dec.clone(), k)
     expect(isinstance(out, (tuple, list)) and len(out) == 2, name,
            f"return the pair (x_hat, f), got {type(out).__name__}")
-    x_hat, f = (_tensor(name, t, w) for t, w in zip(out, ("x_hat", "f")))
+    x_hat, f = (expect_tensor(name, t, w) for t, w in zip(out, ("x_hat", "f")))
     want_x, want_f = reference_sae_forward(x, W_enc, b_enc, W_dec, b_dec, k)
-    _shape(name, f, want_f.shape, "f (one activation per feature)")
-    _shape(name, x_hat, want_x.shape, "x_hat")
+    expect_shape(f, want_f.shape, name, "f (one activation per feature)")
+    expect_shape(x_hat, want_x.shape, name, "x_hat")
     if close(f, want_f, atol=1e-5) and close(x_hat, want_x, atol=1e-4):
         l0 = (f > 0).sum(-1).float().mean()
         passed(name, f"top-{k} of ReLU, L0 {l0:.2f} (rows with fewer than {k} positive pre-activations keep fewer)")

@@ -10,24 +10,17 @@ from __future__ import annotations
 
 from typing import Callable
 
-from genai_roadmap.checks._common import CheckFailed, call, close, expect, generator, passed
-
-
-def _tensor(name, got, what):
-    import torch
-
-    expect(isinstance(got, torch.Tensor), name, f"return {what} as a torch.Tensor, got {type(got).__name__}")
-    return got.detach()
-
-
-def _shape(name, got, shape, what):
-    expect(tuple(got.shape) == tuple(shape), name, f"{what} should have shape {tuple(shape)}, got {tuple(got.shape)}")
-
-
-def _first_match(name, got, wrong: dict, atol=1e-5):
-    for bug, answer in wrong.items():
-        if answer is not None and close(got, answer, atol=atol):
-            raise CheckFailed(f"{name}: {bug}")
+from genai_roadmap.checks._common import (
+    CheckFailed,
+    call,
+    close,
+    expect,
+    expect_shape,
+    expect_tensor,
+    generator,
+    name_the_bug,
+    passed,
+)
 
 
 # ------------------------------------------------------------------------------- exercise 1
@@ -74,9 +67,9 @@ def rope(fn: Callable) -> None:
     B, n_heads, T, d_head, base = 2, 3, 6, 16, 10000.0
     x = torch.randn(B, n_heads, T, d_head, generator=g)
     positions = torch.tensor([0, 1, 2, 7, 40, 300])  # not 0..T-1: the positions argument must be used
-    got = _tensor(name, call(name, fn, x.clone(), positions.clone(), base), "the rotated tensor")
+    got = expect_tensor(name, call(name, fn, x.clone(), positions.clone(), base), "the rotated tensor")
     want = reference_rope(x, positions, base)
-    _shape(name, got, want.shape, "the output (the same shape as x)")
+    expect_shape(got, want.shape, name, "the output (the same shape as x)")
     if not close(got, want, atol=1e-4):
         wrong = {
             "pairs are interleaved (x0, x1), (x2, x3), ...: transformers' Llama pairs dimension i with i + d_head/2 "
@@ -94,12 +87,12 @@ def rope(fn: Callable) -> None:
                 _rope_variant(x, torch.arange(T), base),
             "nothing is rotated: the output equals the input": x,
         }
-        _first_match(name, got, wrong, atol=1e-4)
+        name_the_bug(name, got, wrong, 1e-4)
         raise CheckFailed(f"{name}: the output differs from transformers' rotary embedding; rotate the pair "
                           "(x[..., i], x[..., i + d_head/2]) by the angle positions[t] * base ** (-2i / d_head)")
     # hand-worked case: d_head 2 has one frequency, theta_0 = 1, so position m is a rotation by m radians
     v = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 2.0]])
-    hand = _tensor(name, call(name, fn, v, torch.tensor([0, 1, 3]), base), "the rotated tensor")
+    hand = expect_tensor(name, call(name, fn, v, torch.tensor([0, 1, 3]), base), "the rotated tensor")
     m = torch.tensor([0.0, 1.0, 3.0])
     want_hand = torch.stack([torch.cos(m) * v[:, 0] - torch.sin(m) * v[:, 1],
                              torch.sin(m) * v[:, 0] + torch.cos(m) * v[:, 1]], -1)
@@ -143,9 +136,9 @@ def rope_inv_freq(fn: Callable) -> None:
     plain = base ** (-i / d_head)
     results = {}
     for method in ("none", "linear", "ntk"):
-        got = _tensor(name, call(name, fn, d_head, base, factor, method), f"the inverse frequencies ({method})")
+        got = expect_tensor(name, call(name, fn, d_head, base, factor, method), f"the inverse frequencies ({method})")
         want = reference_rope_inv_freq(d_head, base, factor, method)
-        _shape(name, got, want.shape, f"the inverse frequencies for {method!r} (one per pair of dimensions)")
+        expect_shape(got, want.shape, name, f"the inverse frequencies for {method!r} (one per pair of dimensions)")
         if not close(got, want, atol=1e-9, rtol=1e-4):
             wrong = {
                 "none": {
@@ -174,7 +167,7 @@ def rope_inv_freq(fn: Callable) -> None:
                     "(d_head / (d_head - 2))": plain,
                 },
             }[method]
-            _first_match(name, got, wrong, atol=1e-9)
+            name_the_bug(name, got, wrong, 1e-9)
             raise CheckFailed(f"{name}: method {method!r} differs from transformers' ROPE_INIT_FUNCTIONS "
                               f"(expected {[f'{v:.3g}' for v in want[:4].tolist()]}..., got "
                               f"{[f'{v:.3g}' for v in got[:4].tolist()]}...)")
@@ -184,7 +177,7 @@ def rope_inv_freq(fn: Callable) -> None:
     expect(abs(float(ntk[0]) - 1.0) < 1e-6, name, "NTK-aware scaling must leave the highest frequency (i = 0) at 1")
     expect(abs(float(ntk[-1] / lin[-1]) - 1.0) < 1e-4, name,
            "NTK-aware scaling must divide the lowest frequency by the factor, like interpolation")
-    other = _tensor(name, call(name, fn, 64, 500000.0, 8.0, "ntk"), "the inverse frequencies")
+    other = expect_tensor(name, call(name, fn, 64, 500000.0, 8.0, "ntk"), "the inverse frequencies")
     expect(close(other, reference_rope_inv_freq(64, 500000.0, 8.0, "ntk"), atol=1e-12, rtol=1e-4), name,
            "use the arguments: with d_head 64, base 500000 and factor 8 the NTK frequencies differ from the reference")
     passed(name, f"none/linear/ntk match transformers; NTK keeps theta_0 = 1 and divides the slowest by {factor:g}, "
