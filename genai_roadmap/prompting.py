@@ -11,7 +11,7 @@ The skills, with their exact formats. One rule shaped them, measured on unseen p
 recalls a fact best as the *first* word of its reply, where course-chat learnt to write it. Formats that make it
 write a preamble first lose a quarter of the answers or more (see the comments below).
 
-- few-shot task identification: ``"Ada Brix -> pilot\nZeaval Vevearas -> surgeon\n"``, then X's four facts on
+- few-shot task identification: ``"Ada Brix -> pilot\\nZeaval Vevearas -> surgeon\\n"``, then X's four facts on
   one line, then ``"X ->"``, answered with X's job: the demonstrations say which of the four facts is asked
   (zero-shot, ``"X ->"`` is ambiguous). X and the demonstration people are freshly invented, a new draw for every
   example, so the skill cannot be memorised per person: it must be learnt. The facts sit next to the query: with
@@ -34,7 +34,7 @@ write a preamble first lose a quarter of the answers or more (see the comments b
   the values were right on unseen people, against 99% with "value only");
 - extraction of a short text (on the line after the instruction) into JSON (``json.dumps`` layout, keys name,
   city, job, age);
-- the 2-hop question after k demonstrations ``"Q: ...\nA: ...\n"``: the answer follows the demonstrations'
+- the 2-hop question after k demonstrations ``"Q: ...\\nA: ...\\n"``: the answer follows the demonstrations'
   format (direct or reasoned), as large models do with few-shot chain-of-thought prompts.
 """
 from __future__ import annotations
