@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 help:
 	@echo "make lab        install (once) and start JupyterLab on the course"
 	@echo "make test       install (once), build the course models (cached), run every test and notebook"
-	@echo "make student PHASE=phase1_foundations OUT=../student   write student versions"
+	@echo "make student PHASE=phase1_foundations OUT=~/handout [KEY=~/key]   a student pack (and nbgrader answer key)"
 	@echo "make benchmark  time every notebook in a fresh kernel (writes benchmarks/notebooks.csv)"
 
 $(STAMP): pyproject.toml constraints.txt
@@ -42,8 +42,8 @@ test: install lint models
 		-p no:cacheprovider tests $(PHASES) $(PYTEST_ARGS)
 
 student: install
-	@test -n "$(PHASE)" || (echo "usage: make student PHASE=phase1_foundations [OUT=../student]"; exit 2)
-	$(BIN)/python -m genai_roadmap.student $(PHASE) --out $(or $(OUT),../student)
+	@test -n "$(PHASE)" || (echo "usage: make student PHASE=phase1_foundations [OUT=../student] [KEY=../answer-key]"; exit 2)
+	$(BIN)/python -m genai_roadmap.pack $(PHASE) --out $(or $(OUT),../student) $(if $(KEY),--answer-key $(KEY))
 
 benchmark: install models
 	$(OFFLINE) $(BIN)/python -m genai_roadmap.benchmark
