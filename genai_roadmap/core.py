@@ -36,6 +36,13 @@ def get_device(prefer: str = "cpu"):
         if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
+    if prefer == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"get_device('cuda'): torch {torch.__version__} sees no CUDA GPU (a CPU build, no driver, "
+                           "or a CPU-only runtime). The course runs on the CPU: use get_device() or "
+                           "get_device('auto'); on Colab pick Runtime -> Change runtime type -> a GPU")
+    if prefer == "mps" and not (getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()):
+        raise RuntimeError("get_device('mps'): no Apple-silicon GPU (MPS) is available to torch here; use get_device() "
+                           "(the CPU) or get_device('auto')")
     if prefer in ("cuda", "mps"):
         return torch.device(prefer)
     raise ValueError(f"prefer must be 'cpu', 'auto', 'cuda' or 'mps', got {prefer!r}")
@@ -70,10 +77,48 @@ class Timer:
             print(f"{self.label}: {self.seconds:.2f} s")
 
 
+def outdated_packages() -> list[str]:
+    """Installed packages older than this package's declared minimums, each with the command that fixes it.
+
+    Reads the requirements the installed `genai-roadmap` declares (pyproject's ranges); empty when all are met
+    or the package's metadata is not installed.
+    """
+    from importlib.metadata import PackageNotFoundError, requires, version
+
+    from packaging.requirements import Requirement
+    from packaging.version import Version
+
+    try:
+        declared = requires("genai-roadmap") or []
+    except PackageNotFoundError:
+        return []
+    problems = []
+    for line in declared:
+        req = Requirement(line)
+        if req.marker is not None and not req.marker.evaluate({"extra": ""}):
+            continue  # an optional extra (test), not needed by the notebooks
+        try:
+            have = version(req.name)
+        except PackageNotFoundError:
+            problems.append(f"{req.name} is not installed (needs {req.specifier}): pip install '{req}'")
+            continue
+        if req.specifier and not req.specifier.contains(Version(have), prereleases=True):
+            problems.append(f"{req.name} {have} does not satisfy {req.specifier}: pip install '{req}'")
+    return problems
+
+
 def versions_line() -> str:
-    """One line naming the versions a notebook ran with, for bug reports."""
+    """One line naming the versions a notebook ran with, for bug reports; warns about too-old packages."""
+    import warnings
+
     import numpy as np
     import torch
+
+    problems = outdated_packages()
+    if problems:
+        warnings.warn("some installed packages are not the versions the course needs, so cells may fail:\n  "
+                      + "\n  ".join(problems) + "\n(or reinstall everything: `make install`, or "
+                      "`pip install -c constraints.txt -e .` in the course folder)", stacklevel=2)
 
     parts = [f"python {sys.version.split()[0]}", f"torch {torch.__version__}", f"numpy {np.__version__}"]
     try:

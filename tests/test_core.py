@@ -47,3 +47,28 @@ def test_timer_measures_and_versions_line_names_torch():
     assert 0 <= t.seconds < 5
     assert "torch " + torch.__version__ in g.versions_line()
     assert os.environ.get("HF_HUB_OFFLINE", "1")  # tests run offline (set by make test)
+
+
+def test_gpu_asked_for_but_absent_says_what_to_do(monkeypatch):
+    import torch
+
+    from genai_roadmap import core
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(RuntimeError, match=r"sees no CUDA GPU.*get_device\(\)"):
+        core.get_device("cuda")
+    assert core.get_device("auto").type in ("cpu", "mps")
+
+
+def test_outdated_packages_name_the_fix(monkeypatch):
+    import importlib.metadata as md
+
+    from genai_roadmap import core
+
+    assert core.outdated_packages() == [], "this environment itself is outdated"
+    real = md.version
+    monkeypatch.setattr(md, "version", lambda name: "4.0.0" if name == "transformers" else real(name))
+    (problem,) = core.outdated_packages()
+    assert problem.startswith("transformers 4.0.0 does not satisfy") and "pip install 'transformers" in problem and ">=4." in problem
+    with pytest.warns(UserWarning, match="transformers 4.0.0"):
+        core.versions_line()
