@@ -9,12 +9,13 @@ OFFLINE := HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 MPLBACK
 PHASES := phase1_foundations phase2_tooling phase3_architecture phase4_production phase5_frontier
 PYTEST_ARGS ?=
 
-.PHONY: install lab test lint models student benchmark freeze clean-cache help
+.PHONY: install lab test lint models student site colab-canary benchmark freeze clean-cache help
 
 help:
 	@echo "make lab        install (once) and start JupyterLab on the course"
 	@echo "make test       install (once), build the course models (cached), run every test and notebook"
 	@echo "make student PHASE=phase1_foundations OUT=~/handout [KEY=~/key]   a student pack (and nbgrader answer key)"
+	@echo "make site       build the course website from the executed notebooks into _site/ (open _site/index.html)"
 	@echo "make benchmark  time every notebook in a fresh kernel (writes benchmarks/notebooks.csv)"
 
 $(STAMP): pyproject.toml constraints.txt
@@ -44,6 +45,9 @@ test: install lint models
 student: install
 	@test -n "$(PHASE)" || (echo "usage: make student PHASE=phase1_foundations [OUT=../student] [KEY=../answer-key]"; exit 2)
 	$(BIN)/python -m genai_roadmap.pack $(PHASE) --out $(or $(OUT),../student) $(if $(KEY),--answer-key $(KEY))
+
+site: install
+	$(OFFLINE) $(BIN)/python -m genai_roadmap.site --out $(or $(OUT),_site)
 
 benchmark: install models
 	$(OFFLINE) $(BIN)/python -m genai_roadmap.benchmark

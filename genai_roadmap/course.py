@@ -260,7 +260,8 @@ def route(goals: tuple[int, ...], root: Path = REPO_ROOT) -> list[int]:
         n = todo.pop()
         if n not in needed:
             needed.add(n)
-            todo.extend(notebook_header(card(n), root).prerequisites)
+            if (root / card(n).notebook).exists():  # a card still to come has no prerequisites line yet
+                todo.extend(notebook_header(card(n), root).prerequisites)
     return sorted(needed)
 
 
@@ -270,7 +271,8 @@ def routes_markdown(root: Path = REPO_ROOT) -> str:
     lines = []
     for goal, ends in ROUTES.items():
         cards = route(ends, root)
-        minutes = sum(e.minutes for n in cards for e in notebook_header(card(n), root).exercises)
+        minutes = sum(e.minutes for n in cards if (root / card(n).notebook).exists()
+                      for e in notebook_header(card(n), root).exercises)
         seconds = sum(times.get(card(n).notebook, 0) for n in cards)
         path = " → ".join(f"[{n:02d}]({card(n).notebook})" for n in cards)
         lines.append(f"- **{goal}** ({len(cards)} notebooks, about {minutes / 60:.0f} h of exercises, "
