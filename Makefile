@@ -16,6 +16,7 @@ help:
 	@echo "make test       install (once), build the course models (cached), run every test and notebook"
 	@echo "make student PHASE=phase1_foundations OUT=~/handout [KEY=~/key]   a student pack (and nbgrader answer key)"
 	@echo "make site       build the course website from the executed notebooks into _site/ (open _site/index.html)"
+	@echo "make colab-canary  run the tests and notebooks under Google Colab's library versions (~30 min)"
 	@echo "make benchmark  time every notebook in a fresh kernel (writes benchmarks/notebooks.csv)"
 
 $(STAMP): pyproject.toml constraints.txt
@@ -48,6 +49,10 @@ student: install
 
 site: install
 	$(OFFLINE) $(BIN)/python -m genai_roadmap.site --out $(or $(OUT),_site)
+
+# Colab-version canary: tests and notebooks under Colab's library versions (constraints-colab.txt) in .venv-colab
+colab-canary:
+	.ci/colab_canary $(PYTEST_ARGS)
 
 benchmark: install models
 	$(OFFLINE) $(BIN)/python -m genai_roadmap.benchmark

@@ -134,6 +134,16 @@ def on_colab() -> bool:
     return "google.colab" in sys.modules
 
 
+def kv_cache(output):
+    """The KV cache (a transformers `Cache`) of a model output from `model(ids, use_cache=True)`.
+
+    transformers renamed the output field `past_key_values` to `cache` in v5 (Colab's 5.9 still has only
+    `past_key_values`; newer releases keep it as a deprecated alias that warns), so read whichever is there.
+    """
+    cache = getattr(output, "cache", None)
+    return cache if cache is not None else output.past_key_values
+
+
 @contextmanager
 def quiet_loading():
     """Hide transformers' "Loading weights" progress bar inside the block (small models load in a blink)."""

@@ -42,6 +42,8 @@ from typing import Any, Iterator, Literal, Mapping, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from genai_roadmap.core import kv_cache
+
 HOST = "127.0.0.1"
 DEFAULT_MAX_TOKENS = 256  # when a request gives no max_tokens (and the context has room for it)
 MAX_STOP = 4  # as OpenAI
@@ -293,7 +295,7 @@ def generate_stream(served: ServedModel, prompt_ids: list[int], max_tokens: int,
     with torch.no_grad():
         for _ in range(max_tokens):
             out = model(input_ids=ids, use_cache=True, **{cache_arg: cache})
-            cache = out.cache if getattr(out, "cache", None) is not None else out.past_key_values
+            cache = kv_cache(out)
             logits = out.logits[0, -1].float()
             if temperature == 0:
                 token = int(logits.argmax())

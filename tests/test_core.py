@@ -72,3 +72,18 @@ def test_outdated_packages_name_the_fix(monkeypatch):
     assert problem.startswith("transformers 4.0.0 does not satisfy") and "pip install 'transformers" in problem and ">=4." in problem
     with pytest.warns(UserWarning, match="transformers 4.0.0"):
         core.versions_line()
+
+
+def test_kv_cache_reads_the_cache_under_either_field_name():
+    """transformers 5.9 (Colab's) names a model output's cache `past_key_values`; later releases name it `cache`."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from genai_roadmap import kv_cache
+
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(LlamaConfig(hidden_size=16, num_attention_heads=2, num_key_value_heads=1,
+                                         num_hidden_layers=2, intermediate_size=32, vocab_size=32)).eval()
+    with torch.no_grad():
+        cache = kv_cache(model(torch.tensor([[1, 2, 3, 4]]), use_cache=True))
+    assert len(cache.layers) == 2 and cache.layers[0].keys.shape == (1, 1, 4, 8)  # (B, n_kv_heads, T, d_head)

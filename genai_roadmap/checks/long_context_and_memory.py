@@ -21,6 +21,7 @@ from genai_roadmap.checks._common import (
     name_the_bug,
     passed,
 )
+from genai_roadmap.core import kv_cache
 
 
 # ------------------------------------------------------------------------------- exercise 1
@@ -204,7 +205,7 @@ def measured_kv_cache_bytes(config, seq_len, batch_size=1):
     model = AutoModelForCausalLM.from_config(config).eval()
     ids = torch.randint(0, config.vocab_size, (batch_size, seq_len), generator=generator(3))
     with torch.no_grad():
-        cache = model(ids, use_cache=True).cache
+        cache = kv_cache(model(ids, use_cache=True))
     return sum(layer.keys.nbytes + layer.values.nbytes for layer in cache.layers)
 
 
