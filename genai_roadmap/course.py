@@ -4,6 +4,7 @@ README tables, the structure tests and the student tools read this module instea
 """
 from __future__ import annotations
 
+import functools
 import posixpath
 import re
 from dataclasses import dataclass
@@ -184,11 +185,18 @@ class NotebookHeader:
 
 def notebook_header(c: Card, root: Path = REPO_ROOT) -> NotebookHeader:
     """Read a card's notebook: its promise, objectives, prerequisites and exercises."""
-    import nbformat
-
     path = root / c.notebook
     if not path.exists():
         raise FileNotFoundError(f"{c.notebook}: no such notebook in {root}")
+    return _read_header(path, path.stat().st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=64)
+def _read_header(path: Path, mtime_ns: int) -> NotebookHeader:
+    """The header of the notebook at `path`, read once per version of the file (the map, the routes and the
+    guides each ask for every card's header)."""
+    import nbformat
+
     nb = nbformat.read(path, as_version=4)
     title = nb.cells[0].source
     paragraphs = [" ".join(p.split()) for p in title.split("\n\n")]

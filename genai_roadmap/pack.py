@@ -21,6 +21,7 @@ nothing is written unless every input is valid.
 from __future__ import annotations
 
 import argparse
+import copy
 import hashlib
 import json
 import shutil
@@ -66,7 +67,7 @@ def answer_key(nb: nbformat.NotebookNode, name: str) -> nbformat.NotebookNode:
     records the check cells' sources, which `autograde` restores before grading.
     """
     student = strip_notebook(nb, name)  # validates the markers, assigns grade ids
-    key = nbformat.from_dict(json.loads(json.dumps(nb)))
+    key = copy.deepcopy(nb)
     for cell, stripped in zip(key.cells, student.cells):
         cell.metadata = stripped.metadata
         if cell.cell_type == "code":
